@@ -1,0 +1,264 @@
+import { z } from 'zod';
+
+/**
+ * The one description of every configuration key: type, allowed values,
+ * default and meaning. Raw input (YAML/JSON file, then `--a.b` overrides) is
+ * parsed against it once; the rest of the code only sees the frozen result.
+ * Every object is `.strict()` so that a typo is an error, not a silent default.
+ */
+
+const positiveInt = z.number().int().positive();
+const nonNegativeInt = z.number().int().nonnegative();
+const fraction = z.number().min(0).max(1);
+
+const DEFAULT_PROMPTS = [
+  'a photo of a {}.',
+  'a picture of a {}.',
+  'an image of a {}.',
+  'a photo of the {}.',
+  'a low resolution photo of a {}.',
+  'a cropped photo of a {}.',
+  'a close-up photo of a {}.',
+  'a drawing of a {}.',
+];
+
+export const dataSchema = z
+  .object({
+    /** Which dataset: the built-in procedural `synthetic` one needs no download. */
+    kind: z.enum(['synthetic', 'fashion-mnist', 'webdataset', 'csv', 'folder']).default('synthetic'),
+    /** Training samples to use (synthetic: how many to draw; others: subsample, 0 = all). */
+    size: nonNegativeInt.default(4000),
+    /** Test samples for zero-shot evaluation (synthetic: how many to draw; others: subsample, 0 = all). */
+    testSize: nonNegativeInt.default(1000),
+    /** Synthetic image side in pixels. */
+    imageSize: z.number().int().min(8).max(128).default(16),
+    /** Directory of Fashion-MNIST's IDX `.gz` files. */
+    dir: z.string().default('/usr/share/datasets/fashion-mnist'),
+    /** Caption templates for the training captions (`{}` = class name); default: per dataset. */
+    captionTemplates: z.array(z.string().includes('{}')).min(1).optional(),
+    /** Prompt templates for zero-shot class embeddings; default: the caption templates. */
+    promptTemplates: z.array(z.string().includes('{}')).min(1).optional(),
+    /** Seed of the synthetic generator and of subsampling (defaults to the run seed). */
+    seed: nonNegativeInt.optional(),
+    /** Shard list (webdataset), CSV/TSV file (csv) or directory (folder). */
+    path: z.string().optional(),
+    /** Test split for external data: labelled folder or CSV. */
+    testPath: z.string().optional(),
+    /** Class names for zero-shot evaluation of external data. */
+    classNames: z.array(z.string().min(1)).optional(),
+    /** CSV column holding the image path. */
+    csvImageKey: z.string().default('filepath'),
+    /** CSV column holding the caption. */
+    csvCaptionKey: z.string().default('title'),
+    /** CSV column holding the class label (test CSVs). */
+    csvLabelKey: z.string().default('label'),
+    /** CSV separator; auto-detected from the extension (`.tsv` = tab) when absent. */
+    csvSeparator: z.enum([',', '\t']).optional(),
+    /** Side length images are resized to (external data). */
+    resize: z.number().int().min(8).max(512).default(28),
+    /** How external images are fitted to a square: center crop or pad. */
+    fit: z.enum(['crop', 'pad']).default('crop'),
+    /** Decode external images as grayscale (1 channel) or RGB (3 channels). */
+    channels: z.union([z.literal(1), z.literal(3)]).default(3),
+    /** Fail on the first bad sample instead of skipping and counting it. */
+    strict: z.boolean().default(false),
+    /** Images decoded ahead of the training step. */
+    prefetch: positiveInt.default(4),
+  })
+  .strict()
+  .default({});
+
+export const modelSchema = z
+  .object({
+    /** Image tower: `mlp` (fast on CPU), `conv` (translation-aware). */
+    imageTower: z.enum(['mlp', 'conv']).default('mlp'),
+    /** Hidden layer widths of the MLP image tower. */
+    hidden: z.array(positiveInt).default([512, 512]),
+    /** Output channels of each stride-2 3x3 conv layer of the conv tower. */
+    convChannels: z.array(positiveInt).min(1).default([16, 32]),
+    /** Width of the dense layer after the conv layers. */
+    convDense: positiveInt.default(256),
+    /** Word-embedding width of the bag-of-words text tower. */
+    textWidth: positiveInt.default(256),
+    /** Hidden layers of the text tower after the bag of words (empty = linear projection). */
+    textHidden: z.array(positiveInt).default([]),
+    /** Tokens kept per caption (longer captions are truncated). */
+    maxTokens: positiveInt.default(16),
+    /** Words seen fewer times than this in the training captions map to `<unk>`. */
+    minWordCount: positiveInt.default(1),
+    /** Dimension of the shared image-text embedding. */
+    embedDim: positiveInt.default(128),
+    /** Initial softmax temperature (CLIP: 0.07). */
+    initTemperature: z.number().positive().default(0.07),
+    /** Upper bound on the learnable logit scale 1/temperature (CLIP: 100). */
+    maxLogitScale: z.number().positive().default(100),
+  })
+  .strict()
+  .default({});
+
+export const trainSchema = z
+  .object({
+    epochs: positiveInt.default(10),
+    batchSize: z.number().int().min(2).default(256),
+    /** Peak learning rate of AdamW. */
+    lr: z.number().positive().default(1e-3),
+    /** Decoupled weight decay (not applied to biases, embeddings and the temperature). */
+    weightDecay: z.number().nonnegative().default(0.1),
+    beta1: z.number().min(0).lt(1).default(0.9),
+    beta2: z.number().min(0).lt(1).default(0.999),
+    eps: z.number().positive().default(1e-8),
+    /** Linear warm-up steps before the cosine decay (capped at 10% of all steps). */
+    warmupSteps: nonNegativeInt.default(100),
+    /** Evaluate zero-shot accuracy every N epochs (the last epoch is always evaluated). */
+    evalEvery: positiveInt.default(1),
+    /** Samples per forward pass when embedding without gradients. */
+    embedBatchSize: positiveInt.default(1024),
+    /** Data-parallel worker threads for the training step (1 = in process). */
+    workers: positiveInt.default(1),
+  })
+  .strict()
+  .default({});
+
+export const poisonSchema = z
+  .object({
+    /** Trigger: badnets, blended, sig, wanet, nashville, clean-label, multi-trigger, patch (user image), blend (user image). */
+    attack: z.string().min(1),
+    /** Fraction of training samples to poison (exclusive with `count`). */
+    rate: z.number().gt(0).lt(1).optional(),
+    /** Number of training samples to poison (exclusive with `rate`). */
+    count: positiveInt.optional(),
+    /** Target class name the poisoned captions name. */
+    target: z.string().min(1),
+    /** Seed of the poison index draw and of per-sample trigger randomness (defaults to the run seed). */
+    seed: nonNegativeInt.optional(),
+    /** Caption templates for poisoned captions (`{}` = target); default: the dataset's caption templates. */
+    captionTemplates: z.array(z.string().includes('{}')).min(1).optional(),
+    /** BadNets patch position during training (test is always the fixed centre... see attacks). */
+    position: z.enum(['random', 'fixed']).default('random'),
+    /** Blend weight of blended / sig / user blend triggers. */
+    alpha: fraction.optional(),
+    /** Image file for user-supplied `patch` / `blend` triggers. */
+    image: z.string().optional(),
+    /** Patch side as a fraction of the image side (badnets, patch). */
+    patchFraction: z.number().gt(0).max(1).optional(),
+    /** Top-left position [x, y] of a user patch, in pixels (default: bottom-right corner). */
+    patchPosition: z.tuple([nonNegativeInt, nonNegativeInt]).optional(),
+    /** Triggers that multi-trigger draws from. */
+    triggers: z.array(z.string()).min(1).optional(),
+    /** External ground truth: JSON list of ids/indices or a CSV with an `id` column. */
+    groundTruth: z.string().optional(),
+  })
+  .strict()
+  .refine((p) => !(p.rate !== undefined && p.count !== undefined), {
+    message: 'give either poison.rate or poison.count, not both',
+  });
+
+export const filterSchema = z
+  .object({
+    /** Switch the backdoor filter on (`--backdoor-filter`). */
+    enabled: z.boolean().default(false),
+    /** `during`: re-score and filter the running training; `retrain`: train, score once, retrain from scratch on the kept set. */
+    mode: z.enum(['during', 'retrain']).default('during'),
+    /** Epochs trained before the first scoring. */
+    warmupEpochs: nonNegativeInt.default(1),
+    /** Re-score every N epochs after the first round (0 = score once). */
+    every: nonNegativeInt.default(1),
+    detector: z
+      .enum(['slof', 'kdist', 'lof', 'lid', 'dao', 'iforest', 'clipscore', 'slof-official', 'kdist-official', 'dao-official'])
+      .default('slof'),
+    k: positiveInt.default(16),
+    /** Which embeddings form the reference: images only, or images and captions (official CLIP mode). */
+    embedding: z.enum(['image', 'image+text']).default('image'),
+    distance: z.enum(['l2', 'cosine']).default('l2'),
+    /** Neighbour search over whole-dataset references. */
+    neighbors: z.enum(['exact', 'hnsw']).default('exact'),
+    /** `sampled`: random reference subsets of `referenceSize` (poisons stay rarer than k); `all`: the whole dataset. */
+    reference: z.enum(['all', 'sampled']).default('sampled'),
+    referenceSize: z.number().int().min(2).default(2048),
+    /** Independent random reference draws averaged per sample (sampled reference). */
+    referenceRepeats: positiveInt.default(1),
+    hnsw: z
+      .object({ M: positiveInt.default(16), efConstruction: positiveInt.default(200), efSearch: positiveInt.default(64) })
+      .strict()
+      .default({}),
+    /** Rows per block of the exact neighbour search (bounds memory to block x N). */
+    blockSize: positiveInt.default(2048),
+    action: z.enum(['drop', 'downweight']).default('drop'),
+    /** Drop this top fraction of scores (exclusive with `threshold`). */
+    dropFraction: fraction.optional(),
+    /** Drop scores above this value (`thresholdKind: absolute`) or robust z-score (`zscore`). */
+    threshold: z.number().optional(),
+    thresholdKind: z.enum(['absolute', 'zscore']).default('zscore'),
+    /** Temperature of the logistic weight on the robust z-score (downweight). */
+    weightTemperature: z.number().positive().default(1),
+    /** Robust z-score at which the down-weight is 0.5. */
+    weightCenter: z.number().default(3),
+    /** Re-admit previously dropped samples whose new score is low. */
+    reconsider: z.boolean().default(false),
+    /** Largest fraction of the dataset one round may drop (guards against a collapsed score distribution). */
+    maxDropFraction: fraction.default(0.1),
+    /** Write `scores-epoch<N>.csv` each round. */
+    writeScores: z.boolean().default(true),
+    /** Trees and subsample size of the isolation-forest baseline. */
+    iforestTrees: positiveInt.default(100),
+    iforestSampleSize: positiveInt.default(256),
+  })
+  .strict()
+  .default({});
+
+export const trackingSchema = z
+  .object({
+    /** Log to MLflow (a local file store by default). */
+    enabled: z.boolean().default(true),
+    /** `./mlruns`, `file:///abs/mlruns` or `http(s)://host:port`; default: $MLFLOW_TRACKING_URI, else ./mlruns. */
+    uri: z.string().optional(),
+    experiment: z.string().min(1).default('clip-backdoor-filter'),
+    runName: z.string().optional(),
+    tags: z.record(z.string()).default({}),
+    /** Upload the final checkpoint as an artifact. */
+    logModel: z.boolean().default(false),
+  })
+  .strict()
+  .default({});
+
+export const evalSchema = z
+  .object({
+    /** Prompt templates for zero-shot class embeddings (default: the dataset's). */
+    promptTemplates: z.array(z.string().includes('{}')).min(1).optional(),
+  })
+  .strict()
+  .default({});
+
+export const configSchema = z
+  .object({
+    seed: nonNegativeInt.default(0),
+    backend: z.enum(['auto', 'tensorflow', 'wasm', 'cpu']).default('auto'),
+    /** Output directory of the run. */
+    out: z.string().optional(),
+    /** No progress display. */
+    quiet: z.boolean().default(false),
+    data: dataSchema,
+    model: modelSchema,
+    train: trainSchema,
+    eval: evalSchema,
+    poison: poisonSchema.nullable().default(null),
+    filter: filterSchema,
+    tracking: trackingSchema,
+  })
+  .strict();
+
+export type RawConfig = z.input<typeof configSchema>;
+type DeepReadonly<T> = T extends (infer U)[]
+  ? readonly DeepReadonly<U>[]
+  : T extends object
+    ? { readonly [K in keyof T]: DeepReadonly<T[K]> }
+    : T;
+export type Config = DeepReadonly<z.output<typeof configSchema>>;
+export type DataConfig = Config['data'];
+export type ModelConfig = Config['model'];
+export type TrainConfig = Config['train'];
+export type PoisonConfig = NonNullable<Config['poison']>;
+export type FilterConfig = Config['filter'];
+export type TrackingConfig = Config['tracking'];
+
+export { DEFAULT_PROMPTS };

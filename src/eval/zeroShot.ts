@@ -1,0 +1,94 @@
+import type { ClipDataset } from '../data/types.js';
+import type { EmbeddingModel } from '../train/hooks.js';
+
+/** Normalise each row of a row-major [n, d] matrix in place; zero rows stay zero. */
+export function normalizeRows(x: Float32Array, d: number): Float32Array {
+  for (let r = 0; r < x.length / d; r++) {
+    let s = 0;
+    for (let j = 0; j < d; j++) s += x[r * d + j] * x[r * d + j];
+    const inv = s > 0 ? 1 / Math.sqrt(s) : 0;
+    for (let j = 0; j < d; j++) x[r * d + j] *= inv;
+  }
+  return x;
+}
+
+/**
+ * Zero-shot class embeddings with prompt ensembling (CLIP): for each class,
+ * embed every template filled with the class name, normalise, average,
+ * renormalise. Returns [classes, d], unit rows.
+ */
+export async function classEmbeddings(model: EmbeddingModel, classNames: readonly string[], templates: readonly string[]): Promise<Float32Array> {
+  const d = model.embedDim;
+  const prompts = classNames.flatMap((c) => templates.map((t) => t.replaceAll('{}', c)));
+  const emb = normalizeRows(await model.embedTexts(prompts), d);
+  const out = new Float32Array(classNames.length * d);
+  for (let c = 0; c < classNames.length; c++) {
+    for (let t = 0; t < templates.length; t++) {
+      const row = (c * templates.length + t) * d;
+      for (let j = 0; j < d; j++) out[c * d + j] += emb[row + j];
+    }
+  }
+  return normalizeRows(out, d);
+}
+
+/** Predicted class of each image: argmax of cosine similarity to the class embeddings. */
+export async function zeroShotPredict(model: EmbeddingModel, dataset: ClipDataset, classEmb: Float32Array, indices?: ArrayLike<number>): Promise<Int32Array> {
+  const d = model.embedDim;
+  const classes = classEmb.length / d;
+  const img = await model.embedImages(dataset, indices);
+  const n = img.length / d;
+  const pred = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    let best = -Infinity;
+    let arg = 0;
+    for (let c = 0; c < classes; c++) {
+      let s = 0;
+      for (let j = 0; j < d; j++) s += img[i * d + j] * classEmb[c * d + j];
+      // Scaling by the image norm does not change the argmax, so skip it.
+      if (s > best) {
+        best = s;
+        arg = c;
+      }
+    }
+    pred[i] = arg;
+  }
+  return pred;
+}
+
+export interface AttackEvalSet {
+  /** Triggered test images; their labels are the true classes (never the target). */
+  readonly dataset: ClipDataset;
+  readonly targetLabel: number;
+}
+
+export interface ZeroShotResult {
+  readonly cleanAccuracy: number;
+  /** Share of triggered non-target test images classified as the target; null without an attack. */
+  readonly attackSuccessRate: number | null;
+}
+
+export async function evaluateZeroShot(
+  model: EmbeddingModel,
+  test: ClipDataset,
+  templates: readonly string[],
+  attack?: AttackEvalSet | null,
+): Promise<ZeroShotResult> {
+  if (!test.classNames) throw new Error(`dataset ${test.name} has no class names: zero-shot evaluation needs them`);
+  const classEmb = await classEmbeddings(model, test.classNames, templates);
+  const pred = await zeroShotPredict(model, test, classEmb);
+  let correct = 0;
+  for (let i = 0; i < pred.length; i++) if (pred[i] === test.label(i)) correct++;
+  let asr: number | null = null;
+  if (attack) {
+    const triggered = await zeroShotPredict(model, attack.dataset, classEmb);
+    let hits = 0;
+    let counted = 0;
+    for (let i = 0; i < triggered.length; i++) {
+      if (attack.dataset.label(i) === attack.targetLabel) continue;
+      counted++;
+      if (triggered[i] === attack.targetLabel) hits++;
+    }
+    asr = counted ? hits / counted : null;
+  }
+  return { cleanAccuracy: pred.length ? correct / pred.length : 0, attackSuccessRate: asr };
+}
