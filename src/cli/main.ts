@@ -23,7 +23,7 @@ export async function main(args: string[]): Promise<void> {
     .command(train.command, train.describe, train.builder, train.handler)
     .demandCommand(1, 'name a command, e.g. `clip-backdoor-filter train --config configs/quickstart.yaml`')
     .strictCommands()
-    .parserConfiguration({ 'dot-notation': true, 'camel-case-expansion': true })
+    .parserConfiguration({ 'dot-notation': true, 'camel-case-expansion': true, 'duplicate-arguments-array': false })
     .fail((msg, err) => {
       if (err) fail(err);
       process.stderr.write(`error: ${msg}\nrun with --help for usage\n`);

@@ -51,6 +51,8 @@ export interface BatchInfo {
   readonly step: number;
   readonly size: number;
   readonly loss: number;
+  /** Sample indices in the batch. */
+  readonly indices: Int32Array;
 }
 
 export interface TrainEnd {
