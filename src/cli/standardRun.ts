@@ -1,4 +1,5 @@
 import type { Config } from '../config/schema.js';
+import { preparePoison } from '../attacks/prepare.js';
 import type { RunOptions } from '../train/run.js';
 
 /**
@@ -7,5 +8,5 @@ import type { RunOptions } from '../train/run.js';
  * `tracking.enabled`. One place so that train, demo and compare agree.
  */
 export function standardRunOptions(_config: Config): Pick<RunOptions, 'hookFactories' | 'poison'> {
-  return { hookFactories: [] };
+  return { hookFactories: [], poison: preparePoison };
 }

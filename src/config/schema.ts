@@ -133,7 +133,7 @@ export const poisonSchema = z
     seed: nonNegativeInt.optional(),
     /** Caption templates for poisoned captions (`{}` = target); default: the dataset's caption templates. */
     captionTemplates: z.array(z.string().includes('{}')).min(1).optional(),
-    /** BadNets patch position during training (test is always the fixed centre... see attacks). */
+    /** BadNets patch position during training: `random` corner (the paper's setting) or `fixed` at the test position (bottom-right). */
     position: z.enum(['random', 'fixed']).default('random'),
     /** Blend weight of blended / sig / user blend triggers. */
     alpha: fraction.optional(),

@@ -56,15 +56,17 @@ export async function zeroShotPredict(model: EmbeddingModel, dataset: ClipDatase
 }
 
 export interface AttackEvalSet {
-  /** Triggered test images; their labels are the true classes (never the target). */
-  readonly dataset: ClipDataset;
   readonly targetLabel: number;
+  /** One triggered copy of the non-target test images per test-time trigger (multi-trigger attacks have several). */
+  readonly sets: readonly { readonly name: string; readonly dataset: ClipDataset }[];
 }
 
 export interface ZeroShotResult {
   readonly cleanAccuracy: number;
-  /** Share of triggered non-target test images classified as the target; null without an attack. */
+  /** Share of triggered non-target test images classified as the target (mean over triggers); null without an attack. */
   readonly attackSuccessRate: number | null;
+  /** ASR of each test-time trigger, when there is an attack. */
+  readonly attackSuccessByTrigger: Record<string, number> | null;
 }
 
 export async function evaluateZeroShot(
@@ -79,16 +81,24 @@ export async function evaluateZeroShot(
   let correct = 0;
   for (let i = 0; i < pred.length; i++) if (pred[i] === test.label(i)) correct++;
   let asr: number | null = null;
-  if (attack) {
-    const triggered = await zeroShotPredict(model, attack.dataset, classEmb);
-    let hits = 0;
-    let counted = 0;
-    for (let i = 0; i < triggered.length; i++) {
-      if (attack.dataset.label(i) === attack.targetLabel) continue;
-      counted++;
-      if (triggered[i] === attack.targetLabel) hits++;
+  let byTrigger: Record<string, number> | null = null;
+  if (attack && attack.sets.length) {
+    byTrigger = {};
+    let sum = 0;
+    for (const set of attack.sets) {
+      const triggered = await zeroShotPredict(model, set.dataset, classEmb);
+      let hits = 0;
+      let counted = 0;
+      for (let i = 0; i < triggered.length; i++) {
+        // Target-class images cannot show an attack's success.
+        if (set.dataset.label(i) === attack.targetLabel) continue;
+        counted++;
+        if (triggered[i] === attack.targetLabel) hits++;
+      }
+      byTrigger[set.name] = counted ? hits / counted : 0;
+      sum += byTrigger[set.name];
     }
-    asr = counted ? hits / counted : null;
+    asr = sum / attack.sets.length;
   }
-  return { cleanAccuracy: pred.length ? correct / pred.length : 0, attackSuccessRate: asr };
+  return { cleanAccuracy: pred.length ? correct / pred.length : 0, attackSuccessRate: asr, attackSuccessByTrigger: byTrigger };
 }

@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Config } from '../config/schema.js';
 import { selectBackend, type BackendInfo } from '../backend/select.js';
@@ -153,6 +153,8 @@ export async function runTraining(config: Config, options: RunOptions = {}): Pro
     resume,
     summary: initialSummary(config, backend, splits, train, poison?.summary ?? null),
   });
+  const poisonFile = join(outDir, 'poison.json');
+  if (poison && existsSync(poisonFile)) trainer.recorder.addArtifact(poisonFile, 'poison.json');
   try {
     const result = await trainer.fit();
     return { ...result, setup };

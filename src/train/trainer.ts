@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { Config } from '../config/schema.js';
 import { batchStream } from '../data/stream.js';
 import type { ClipDataset } from '../data/types.js';
-import { evaluateZeroShot, type AttackEvalSet } from '../eval/zeroShot.js';
+import { evaluateZeroShot, type AttackEvalSet, type ZeroShotResult } from '../eval/zeroShot.js';
 import type { ClipModel } from '../model/clip.js';
 import { writeJsonAtomic } from '../util/fs.js';
 import type { Reporter } from '../util/progress.js';
@@ -175,7 +175,7 @@ export class Trainer {
     return { loss: samples ? lossSum / samples : NaN, samples, seconds: (performance.now() - start) / 1000, killed: false };
   }
 
-  private async evaluate(): Promise<{ cleanAccuracy: number; attackSuccessRate: number | null }> {
+  private async evaluate(): Promise<ZeroShotResult> {
     return evaluateZeroShot(this.opts.model, this.opts.test, this.opts.promptTemplates, this.opts.attackEval);
   }
 
@@ -232,7 +232,15 @@ export class Trainer {
           attackSuccessRate: ev ? ev.attackSuccessRate : null,
         };
         this.summary.epochs.push(record);
-        if (ev) this.summary.eval = { cleanAccuracy: ev.cleanAccuracy, attackSuccessRate: ev.attackSuccessRate };
+        if (ev) {
+          this.summary.eval = { cleanAccuracy: ev.cleanAccuracy, attackSuccessRate: ev.attackSuccessRate };
+          if (ev.attackSuccessByTrigger && Object.keys(ev.attackSuccessByTrigger).length > 1) {
+            this.summary.eval.attackSuccessByTrigger = ev.attackSuccessByTrigger;
+            const perTrigger: Record<string, number> = {};
+            for (const [name, v] of Object.entries(ev.attackSuccessByTrigger)) perTrigger[`eval/attack_success_rate/${name}`] = v;
+            this.recorder.log(perTrigger, this.epoch);
+          }
+        }
         this.recorder.log(
           {
             'train/loss': record.loss,
