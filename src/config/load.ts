@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { extname } from 'node:path';
+import { dirname, extname, resolve as resolvePath } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { UserError } from '../util/errors.js';
@@ -187,9 +187,24 @@ export function resolveConfig(raw: RawConfig | JsonObject): Config {
   return deepFreeze(result.data) as Config;
 }
 
-/** File (optional) + overrides, the order every command uses. */
+/**
+ * A config file with its `extends:` chain resolved: `extends: fashion-mnist.yaml`
+ * (relative to the file) loads that file first and merges this one over it.
+ */
+export function readConfigFileWithBase(path: string, seen: string[] = []): JsonObject {
+  const full = resolvePath(path);
+  if (seen.includes(full)) throw new UserError(`config files extend each other in a cycle: ${[...seen, full].join(' -> ')}`, 'CONFIG_CYCLE');
+  const raw = readConfigFile(path);
+  const base = raw.extends;
+  delete raw.extends;
+  if (base === undefined) return raw;
+  if (typeof base !== 'string') throw new UserError(`config key "extends" in ${path} must be a file path, got ${JSON.stringify(base)}`, 'CONFIG_INVALID');
+  return mergeConfigs(readConfigFileWithBase(resolvePath(dirname(full), base), [...seen, full]), raw);
+}
+
+/** File (optional, with its `extends:` chain) + overrides, the order every command uses. */
 export function loadConfig(options: { file?: string; overrides?: JsonObject }): Config {
-  const fromFile = options.file ? readConfigFile(options.file) : {};
+  const fromFile = options.file ? readConfigFileWithBase(options.file) : {};
   return resolveConfig(mergeConfigs(fromFile, options.overrides ?? {}));
 }
 
