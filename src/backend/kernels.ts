@@ -14,6 +14,9 @@ import type { BackendName } from './select.js';
  *   has no wasm kernel; it is ScatterNd with summed duplicates, which wasm has.
  * - Conv2DBackpropFilter (the filter gradient of `conv2d`) has no wasm kernel;
  *   it is im2col followed by one plain matMul.
+ * - GatherV2 on wasm copies element by element (~45x slower than copying
+ *   rows); the common row lookup (axis 0, no batch dims, an embedding table)
+ *   is replaced by row copies on the wasm heap.
  */
 
 type TensorInfo = tf.TensorInfo;
@@ -148,8 +151,44 @@ function installWasmKernels(): void {
   }
 }
 
+function installWasmRowGather(): void {
+  const original = tf.getKernel(tf.GatherV2, 'wasm');
+  if (!original || (original as { rowGather?: boolean }).rowGather) return;
+  const fallback = original.kernelFunc as unknown as KernelFn;
+  tf.unregisterKernel(tf.GatherV2, 'wasm');
+  const config = {
+    kernelName: tf.GatherV2,
+    backendName: 'wasm',
+    rowGather: true,
+    kernelFunc: (({ inputs, backend, attrs }: { inputs: tf.NamedTensorInfoMap; backend: WasmBackendLike; attrs: tf.NamedAttrMap }) => {
+      const { x, indices } = inputs as { x: TensorInfo; indices: TensorInfo };
+      const { axis, batchDims } = attrs as unknown as tf.GatherV2Attrs;
+      const rowAxis = (axis ?? 0) === 0 || (axis ?? 0) === -x.shape.length;
+      if (!rowAxis || (batchDims ?? 0) !== 0 || x.shape.length < 1 || (x.dtype !== 'float32' && x.dtype !== 'int32')) {
+        return fallback({ inputs, backend, attrs });
+      }
+      const rows = x.shape[0];
+      const width = x.shape.slice(1).reduce((p, q) => p * q, 1);
+      const ids = backend.readSync(indices.dataId) as Int32Array;
+      for (let i = 0; i < ids.length; i++) {
+        if (!(ids[i] >= 0 && ids[i] < rows)) throw new Error(`GatherV2: the index value ${ids[i]} is not in [0, ${rows - 1}]`);
+      }
+      const out = backend.makeOutput([...indices.shape, ...x.shape.slice(1)], x.dtype);
+      // Views after makeOutput: allocation may grow (and detach) the heap.
+      const src = backend.typedArrayFromHeap(x);
+      const dst = backend.typedArrayFromHeap(out);
+      for (let i = 0; i < ids.length; i++) dst.set(src.subarray(ids[i] * width, (ids[i] + 1) * width), i * width);
+      return out;
+    }) as unknown as tf.KernelFunc,
+  };
+  tf.registerKernel(config as tf.KernelConfig);
+}
+
 /** Idempotent; called by `selectBackend` once the backend is known. */
 export function installKernels(backend: BackendName): void {
   installMatMulGradient();
-  if (backend === 'wasm') installWasmKernels();
+  if (backend === 'wasm') {
+    installWasmKernels();
+    installWasmRowGather();
+  }
 }

@@ -164,3 +164,14 @@ describe('model', () => {
     expect(learningRate(0, 50, 1, 100)).toBeCloseTo(0.2);
   });
 });
+
+describe('wasm row gather', () => {
+  it('equals the cpu backend for row lookups, other axes and int tables', async () => {
+    const table = tf.tensor2d([[1, 2, 3], [4, 5, 6], [7, 8, 9]]);
+    const ids = tf.tensor2d([[2, 0], [1, 1]], [2, 2], 'int32');
+    expect(tf.gather(table, ids).arraySync()).toEqual([[[7, 8, 9], [1, 2, 3]], [[4, 5, 6], [4, 5, 6]]]);
+    expect(tf.gather(table, tf.tensor1d([2, 0], 'int32'), 1).arraySync()).toEqual([[3, 1], [6, 4], [9, 7]]);
+    expect(tf.gather(tf.tensor1d([5, 6, 7], 'int32'), tf.tensor1d([2, 2, 0], 'int32')).arraySync()).toEqual([7, 7, 5]);
+    expect(() => tf.gather(table, tf.tensor1d([3], 'int32'))).toThrow(/not in \[0, 2\]/);
+  });
+});
