@@ -163,6 +163,13 @@ export const filterSchema = z
     warmupEpochs: nonNegativeInt.default(1),
     /** Re-score every N epochs after the first round (0 = score once). */
     every: nonNegativeInt.default(1),
+    /**
+     * `during` mode: after this many epochs (and that epoch's round), rewind the model to its
+     * initialisation and train the full schedule on the kept samples (0 = never rewind). A backdoor
+     * learned before its poisons were found does not fade when they are removed; rewinding costs
+     * these epochs, against a whole extra training run for `retrain`.
+     */
+    rewindAfter: nonNegativeInt.default(2),
     detector: z
       .enum(['slof', 'kdist', 'lof', 'lid', 'dao', 'iforest', 'clipscore', 'slof-official', 'kdist-official', 'dao-official'])
       .default('slof'),

@@ -25,6 +25,10 @@ export interface TrainingState {
   history: MetricPoint[];
   /** Per-hook state (e.g. the filter's rounds), keyed by hook name. */
   hooks: Record<string, unknown>;
+  /** Planned epochs in all (grows when a hook rewinds the model). */
+  totalEpochs?: number;
+  /** Epochs after which the model was rewound. */
+  rewinds?: number[];
   savedAt: string;
 }
 

@@ -43,6 +43,15 @@ export interface HookContext {
   log(message: string): void;
   /** Ask the trainer to stop after the current epoch. */
   requestStop(reason: string): void;
+  /**
+   * Ask the trainer to rewind after this epoch's hooks: the model goes back
+   * to its initialisation (same seed), the optimizer and learning-rate
+   * schedule restart, and a full schedule of epochs follows on the current
+   * sample weights. `totalEpochs` grows accordingly.
+   */
+  requestRewind(reason: string): void;
+  /** Epochs after which the model was rewound so far. */
+  readonly rewinds: readonly number[];
 }
 
 export interface BatchInfo {

@@ -78,6 +78,14 @@ export class AdamW {
     }
   }
 
+  /** Zero moments and step count: a fresh optimizer over the same parameters. */
+  reset(): void {
+    this.step = 0;
+    tf.tidy(() => {
+      for (const t of [...this.m.values(), ...this.v.values()]) t.assign(tf.zerosLike(t));
+    });
+  }
+
   dispose(): void {
     for (const t of [...this.m.values(), ...this.v.values()]) t.dispose();
   }

@@ -36,6 +36,8 @@ export interface RunOptions {
   /** Continue the run in `config.out` from its last checkpoint. */
   readonly resume?: boolean;
   readonly poison?: PoisonPreparer;
+  /** Start from these sample weights instead of all 1 (a filtered retrain). */
+  readonly initialWeights?: Float32Array;
 }
 
 export interface RunSetup {
@@ -152,6 +154,7 @@ export async function runTraining(config: Config, options: RunOptions = {}): Pro
     signal: options.signal,
     resume,
     summary: initialSummary(config, backend, splits, train, poison?.summary ?? null),
+    initialWeights: options.initialWeights,
   });
   const poisonFile = join(outDir, 'poison.json');
   if (poison && existsSync(poisonFile)) trainer.recorder.addArtifact(poisonFile, 'poison.json');

@@ -38,6 +38,8 @@ export interface RunSummary {
   /** Filled by the backdoor filter hook (see `filter/`). */
   filter: Record<string, unknown> | null;
   timings: { totalSeconds: number; trainSeconds: number; evalSeconds: number; hookSeconds: number };
+  /** Epochs after which a hook rewound the model to its initialisation. */
+  rewinds?: number[];
   /** Set when a run was resumed from a checkpoint: the epochs it continued after. */
   resumedFrom?: number[];
   [section: string]: unknown;

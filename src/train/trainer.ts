@@ -4,7 +4,7 @@ import type { Config } from '../config/schema.js';
 import { batchStream } from '../data/stream.js';
 import type { ClipDataset } from '../data/types.js';
 import { evaluateZeroShot, type AttackEvalSet, type ZeroShotResult } from '../eval/zeroShot.js';
-import type { ClipModel } from '../model/clip.js';
+import { ClipModel } from '../model/clip.js';
 import { writeJsonAtomic } from '../util/fs.js';
 import type { Reporter } from '../util/progress.js';
 import { Rng } from '../util/rng.js';
@@ -36,6 +36,8 @@ export interface TrainerOptions {
   readonly summary: RunSummary;
   /** Write checkpoints at epoch ends (default true). */
   readonly checkpoints?: boolean;
+  /** Sample weights to start from (e.g. a filtered set to retrain on); default all 1. */
+  readonly initialWeights?: Float32Array;
 }
 
 export interface TrainResult {
@@ -58,13 +60,18 @@ export class Trainer {
   private epoch = 0;
   private step = 0;
   private stopReason: string | null = null;
+  /** Epochs this run will train in all: the schedule, plus the epochs before each rewind. */
+  private totalEpochs: number;
+  /** Epochs after which the model was rewound to its initialisation. */
+  private rewinds: number[] = [];
+  private rewindReason: string | null = null;
   private readonly summary: RunSummary;
 
   constructor(private readonly opts: TrainerOptions) {
     const { config, model, train, resume } = opts;
     this.summary = resume ? resume.state.summary : opts.summary;
     this.summary.status = 'running';
-    this.weights = new SampleWeightTable(train.size, resume?.sampleWeights);
+    this.weights = new SampleWeightTable(train.size, resume?.sampleWeights ?? opts.initialWeights);
     this.optimizer = new AdamW(model.params.list, {
       beta1: config.train.beta1,
       beta2: config.train.beta2,
@@ -72,6 +79,8 @@ export class Trainer {
       weightDecay: config.train.weightDecay,
     });
     this.rng = resume ? new Rng(resume.state.rng) : Rng.derive(config.seed, 'train/shuffle');
+    this.totalEpochs = resume?.state.totalEpochs ?? config.train.epochs;
+    this.rewinds = [...(resume?.state.rewinds ?? [])];
     if (resume) {
       this.optimizer.restore(resume.optimizer.step, resume.optimizer.moments);
       this.epoch = resume.state.epoch;
@@ -98,7 +107,7 @@ export class Trainer {
       config: opts.config,
       outDir: opts.outDir,
       epoch: this.epoch,
-      totalEpochs: opts.config.train.epochs,
+      totalEpochs: this.totalEpochs,
       backend: opts.backend,
       model: opts.model,
       trainSet: opts.train,
@@ -111,6 +120,10 @@ export class Trainer {
       requestStop: (reason) => {
         this.stopReason = reason;
       },
+      requestRewind: (reason) => {
+        this.rewindReason = reason;
+      },
+      rewinds: this.rewinds,
     };
   }
 
@@ -139,7 +152,7 @@ export class Trainer {
     let lossSum = 0;
     let samples = 0;
     let batchNo = 0;
-    reporter.startProgress(`epoch ${this.epoch}/${config.train.epochs}`, order.length);
+    reporter.startProgress(`epoch ${this.epoch}/${this.totalEpochs}`, order.length);
     const iterator = await stream.iterator();
     try {
       for (;;) {
@@ -206,7 +219,7 @@ export class Trainer {
     };
     try {
       await timedHooks(() => this.hooks.run('onTrainBegin', this.context()));
-      while (this.epoch < config.train.epochs && !this.stopReason) {
+      while (this.epoch < this.totalEpochs && !this.stopReason) {
         this.epoch++;
         await timedHooks(() => this.hooks.run('onEpochBegin', this.context()));
         const result = await this.trainEpoch();
@@ -217,7 +230,7 @@ export class Trainer {
           status = 'killed';
           break;
         }
-        const evalDue = this.epoch % config.train.evalEvery === 0 || this.epoch === config.train.epochs;
+        const evalDue = this.epoch % config.train.evalEvery === 0 || this.epoch === this.totalEpochs;
         const e0 = performance.now();
         const ev = evalDue ? await this.evaluate() : null;
         timings.evalSeconds += (performance.now() - e0) / 1000;
@@ -254,11 +267,12 @@ export class Trainer {
           this.epoch,
         );
         reporter.info(
-          `epoch ${this.epoch}/${config.train.epochs}  loss ${record.loss.toFixed(4)}  T ${record.temperature.toFixed(4)}  ` +
+          `epoch ${this.epoch}/${this.totalEpochs}  loss ${record.loss.toFixed(4)}  T ${record.temperature.toFixed(4)}  ` +
             `${Math.round(record.samplesPerSecond)} samples/s  active ${record.activeSamples}` +
             (ev ? `  clean acc ${ev.cleanAccuracy.toFixed(4)}` + (ev.attackSuccessRate !== null ? `  ASR ${ev.attackSuccessRate.toFixed(4)}` : '') : ''),
         );
         await timedHooks(() => this.hooks.run('onEpochEnd', this.context(), record));
+        if (this.rewindReason) this.rewind();
         timings.hookSeconds = hookSeconds;
         timings.totalSeconds = priorSeconds + (performance.now() - t0) / 1000;
         if (this.opts.checkpoints !== false) {
@@ -273,6 +287,8 @@ export class Trainer {
               summary: this.summary,
               history: this.recorder.history,
               hooks: this.hookStates(),
+              totalEpochs: this.totalEpochs,
+              rewinds: this.rewinds,
               savedAt: new Date().toISOString(),
             },
           });
@@ -303,6 +319,29 @@ export class Trainer {
     this.writeSummary();
     if (failure) throw failure;
     return { summary: this.summary, status };
+  }
+
+  /**
+   * Back to the initial weights (regenerated from the seed), fresh optimizer
+   * moments and a restarted learning-rate schedule, followed by a full
+   * schedule of epochs. Sample weights are kept: this is how a filter that
+   * found poisons after the backdoor began to implant trains a clean model
+   * on what it kept, at the cost of the epochs already spent.
+   */
+  private rewind(): void {
+    const { model, reporter, config } = this.opts;
+    const fresh = ClipModel.create(model.arch, model.tokenizer, model.normalization, config.seed);
+    const values = new Map<string, { shape: readonly number[]; data: Float32Array }>();
+    for (const p of fresh.params.list) values.set(p.name, { shape: p.variable.shape, data: p.variable.dataSync() as Float32Array });
+    model.params.assign(values);
+    fresh.dispose();
+    this.optimizer.reset();
+    this.step = 0;
+    this.rewinds.push(this.epoch);
+    this.totalEpochs = this.epoch + config.train.epochs;
+    this.summary.rewinds = [...this.rewinds];
+    reporter.info(`rewound the model to its initialisation after epoch ${this.epoch} (${this.rewindReason}); training ${config.train.epochs} more epochs on ${this.weights.activeCount()} samples`);
+    this.rewindReason = null;
   }
 
   dispose(): void {

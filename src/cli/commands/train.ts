@@ -3,12 +3,11 @@ import { join, resolve } from 'node:path';
 import type { Argv } from 'yargs';
 import { readConfigFile, resolveConfig } from '../../config/load.js';
 import type { Config } from '../../config/schema.js';
-import { runTraining } from '../../train/run.js';
+import { runPipeline } from '../../pipeline.js';
 import { UserError } from '../../util/errors.js';
 import { createReporter } from '../../util/progress.js';
 import { configFromArgv, withRunOptions } from '../common.js';
 import { abortOnSignals } from '../signals.js';
-import { standardRunOptions } from '../standardRun.js';
 
 export const command = 'train';
 export const describe = 'pretrain a CLIP (optionally poisoned, optionally with the backdoor filter)';
@@ -36,7 +35,7 @@ export async function handler(argv: Record<string, unknown>): Promise<void> {
   const reporter = createReporter({ quiet: config.quiet });
   const signals = abortOnSignals((sig) => reporter.warn(`${sig} received: stopping after this batch (send again to exit now)`));
   try {
-    const result = await runTraining(config, { ...standardRunOptions(config), reporter, signal: signals.signal, resume: Boolean(argv.resume) });
+    const result = await runPipeline(config, { reporter, signal: signals.signal, resume: Boolean(argv.resume) });
     const s = result.summary;
     reporter.info(
       `done (${result.status}) in ${s.timings.totalSeconds.toFixed(1)} s: clean accuracy ${s.eval.cleanAccuracy?.toFixed(4) ?? 'n/a'}` +

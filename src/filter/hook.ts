@@ -1,0 +1,247 @@
+import { join } from 'node:path';
+import type { FilterConfig } from '../config/schema.js';
+import { countDuplicateGroups, createDetector, detectorOptionsFromConfig } from '../detectors/index.js';
+import { auprc, auroc, fprAtTpr } from '../metrics/detection.js';
+import type { HookContext, TrainHook } from '../train/hooks.js';
+import type { EpochRecord } from '../train/summary.js';
+import { writeFileAtomic } from '../util/fs.js';
+import { Rng } from '../util/rng.js';
+import { decideWeights } from './policy.js';
+
+/** One scoring round, as recorded in `summary.json` under `filter.rounds`. */
+export interface FilterRound {
+  /** Epoch after which the round scored (its decisions apply from the next epoch). */
+  epoch: number;
+  seconds: number;
+  /** Samples scored this round (the active ones, or all with `reconsider`). */
+  scored: number;
+  /** Samples this round set to weight 0 that were not already. */
+  dropped: number;
+  /** All samples at weight 0 after the round. */
+  droppedTotal: number;
+  /** Mean weight over the whole training set after the round. */
+  meanWeight: number;
+  rule: string;
+  /** Score at the cut (drop) or at weight 0.5 (downweight). */
+  cut: number | null;
+  capped: boolean;
+  /** Detection quality of this round's scores against the ground truth (null without a poison list). */
+  auroc: number | null;
+  auprc: number | null;
+  fprAt95Tpr: number | null;
+  /** Share of all poisons at weight 0 after the round (downweight: 1 - their mean weight). */
+  poisonRecall: number | null;
+  /** Poisons still training after the round (weight > 0). */
+  poisonsRemaining: number | null;
+  /** Clean samples at weight 0 after the round. */
+  cleanDropped: number | null;
+  /** Rows in groups of exact-duplicate embeddings among the scored (mass duplicates look dense to density ratios). */
+  duplicateRows: number;
+  scoresFile: string | null;
+}
+
+export interface FilterSummary {
+  detector: string;
+  k: number;
+  mode: FilterConfig['mode'];
+  action: FilterConfig['action'];
+  embedding: FilterConfig['embedding'];
+  distance: FilterConfig['distance'];
+  reference: FilterConfig['reference'];
+  referenceSize: number | null;
+  neighbors: FilterConfig['neighbors'] | null;
+  rounds: FilterRound[];
+  [key: string]: unknown;
+}
+
+export type FilterOptions = Partial<Omit<FilterConfig, 'hnsw'>> & { hnsw?: Partial<FilterConfig['hnsw']> };
+
+/** Epochs after which the filter scores: warm-up, then every `every` epochs, never after the last one (nothing would change). */
+export function isRoundEpoch(epoch: number, totalEpochs: number, cfg: Pick<FilterConfig, 'warmupEpochs' | 'every' | 'mode'>): boolean {
+  if (cfg.mode === 'retrain') return epoch === totalEpochs;
+  if (epoch >= totalEpochs) return false;
+  if (epoch === cfg.warmupEpochs) return true;
+  return cfg.every > 0 && epoch > cfg.warmupEpochs && (epoch - cfg.warmupEpochs) % cfg.every === 0;
+}
+
+function mergeOptions(base: FilterConfig, options: FilterOptions): FilterConfig {
+  return { ...base, ...options, hnsw: { ...base.hnsw, ...options.hnsw } } as FilterConfig;
+}
+
+const fmt = (v: number | null, digits = 4) => (v === null ? 'n/a' : v.toFixed(digits));
+
+/**
+ * The backdoor filter: on its schedule, embed the training set with the
+ * current image encoder, score every sample with a local outlier detector,
+ * and lower the weights of the suspicious ones in the sample-weight table
+ * that the next epoch's loader reads. Options override `config.filter`.
+ */
+export class BackdoorFilter implements TrainHook {
+  readonly name = 'backdoor-filter';
+  private cfg: FilterConfig | null = null;
+  private rounds: FilterRound[] = [];
+
+  constructor(private readonly options: FilterOptions = {}) {}
+
+  saveState(): unknown {
+    return { rounds: this.rounds };
+  }
+
+  restoreState(state: unknown): void {
+    this.rounds = ((state as { rounds?: FilterRound[] }).rounds ?? []).slice();
+  }
+
+  private config(ctx: HookContext): FilterConfig {
+    if (!this.cfg) this.cfg = mergeOptions(ctx.config.filter, this.options);
+    return this.cfg;
+  }
+
+  private summary(cfg: FilterConfig): FilterSummary {
+    return {
+      detector: cfg.detector,
+      k: cfg.k,
+      mode: cfg.mode,
+      action: cfg.action,
+      embedding: cfg.embedding,
+      distance: cfg.distance,
+      reference: cfg.reference,
+      referenceSize: cfg.reference === 'sampled' ? cfg.referenceSize : null,
+      neighbors: cfg.reference === 'all' ? cfg.neighbors : null,
+      rounds: this.rounds,
+    };
+  }
+
+  async onTrainBegin(ctx: HookContext): Promise<void> {
+    const cfg = this.config(ctx);
+    // Fail before training if the detector cannot be built from this config.
+    createDetector(cfg.detector, detectorOptionsFromConfig(cfg));
+    ctx.summary.filter = this.summary(cfg);
+    if (cfg.mode === 'during' && cfg.warmupEpochs === 0) await this.round(ctx, 0);
+  }
+
+  async onEpochEnd(ctx: HookContext, _record: EpochRecord): Promise<void> {
+    const cfg = this.config(ctx);
+    // Rounds count epochs from the start of the current model (the last rewind).
+    const phaseStart = ctx.rewinds.length ? ctx.rewinds[ctx.rewinds.length - 1] : 0;
+    const phaseEpoch = ctx.epoch - phaseStart;
+    if (isRoundEpoch(phaseEpoch, ctx.totalEpochs - phaseStart, cfg)) await this.round(ctx, ctx.epoch);
+    if (cfg.mode === 'during' && cfg.rewindAfter > 0 && ctx.rewinds.length === 0 && phaseEpoch === cfg.rewindAfter && ctx.epoch < ctx.totalEpochs) {
+      ctx.requestRewind(`backdoor filter: ${ctx.weights.size - ctx.weights.activeCount()} samples dropped in the first ${cfg.rewindAfter} epochs`);
+    }
+  }
+
+  /** Score, decide, apply, report. Public so callers can score outside the schedule (e.g. the retrain pipeline). */
+  async round(ctx: HookContext, epoch: number): Promise<FilterRound> {
+    const cfg = this.config(ctx);
+    const t0 = performance.now();
+    const weights = ctx.weights;
+    const scored = cfg.reconsider ? Int32Array.from({ length: weights.size }, (_, i) => i) : weights.activeIndices();
+    const n = scored.length;
+    const d = ctx.model.embedDim;
+    const detector = createDetector(cfg.detector, detectorOptionsFromConfig(cfg));
+    const embeddings = await ctx.model.embedImages(ctx.trainSet, scored);
+    const needsText = detector.needsText || cfg.embedding === 'image+text';
+    const textEmbeddings = needsText ? await ctx.model.embedTexts(Array.from(scored, (i) => ctx.trainSet.caption(i))) : undefined;
+    const scores = detector.score({ embeddings, n, d, k: cfg.k, textEmbeddings, rng: Rng.derive(ctx.config.seed, `filter/round-${epoch}`) });
+    const decision = decideWeights(scores, cfg);
+    let newlyDropped = 0;
+    for (let r = 0; r < n; r++) {
+      const i = scored[r];
+      const old = weights.get(i);
+      // Without `reconsider`, weights only go down: a dropped sample stays dropped.
+      const next = cfg.reconsider ? decision.weights[r] : Math.min(old, decision.weights[r]);
+      if (next === 0 && old > 0) newlyDropped++;
+      weights.set(i, next);
+    }
+    const truth = ctx.poison;
+    let metrics = { auroc: null as number | null, auprc: null as number | null, fprAt95Tpr: null as number | null };
+    let poisonRecall: number | null = null;
+    let poisonsRemaining: number | null = null;
+    let cleanDropped: number | null = null;
+    if (truth) {
+      const labels = new Uint8Array(n);
+      for (let r = 0; r < n; r++) labels[r] = truth.mask[scored[r]];
+      metrics = { auroc: auroc(scores, labels), auprc: auprc(scores, labels), fprAt95Tpr: fprAtTpr(scores, labels, 0.95) };
+      let removed = 0;
+      poisonsRemaining = 0;
+      cleanDropped = 0;
+      for (let i = 0; i < weights.size; i++) {
+        const w = weights.get(i);
+        if (truth.mask[i]) {
+          removed += 1 - w;
+          if (w > 0) poisonsRemaining++;
+        } else if (w === 0) cleanDropped++;
+      }
+      poisonRecall = truth.indices.length ? removed / truth.indices.length : null;
+    }
+    let scoresFile: string | null = null;
+    if (cfg.writeScores) {
+      scoresFile = join(ctx.outDir, `scores-epoch${epoch}.csv`);
+      writeScoresCsv(scoresFile, ctx, scored, scores);
+      ctx.recorder.addArtifact(scoresFile, `scores/scores-epoch${epoch}.csv`);
+    }
+    const round: FilterRound = {
+      epoch,
+      seconds: (performance.now() - t0) / 1000,
+      scored: n,
+      dropped: newlyDropped,
+      droppedTotal: weights.size - weights.activeCount(),
+      meanWeight: weights.mean(),
+      rule: decision.rule,
+      cut: Number.isFinite(decision.cut) ? decision.cut : null,
+      capped: decision.capped,
+      ...metrics,
+      poisonRecall,
+      poisonsRemaining,
+      cleanDropped,
+      duplicateRows: countDuplicateGroups(embeddings, n, d).rows,
+      scoresFile,
+    };
+    this.rounds.push(round);
+    ctx.summary.filter = this.summary(cfg);
+    ctx.recorder.log(
+      {
+        'filter/auroc': round.auroc,
+        'filter/auprc': round.auprc,
+        'filter/fpr_at_95_tpr': round.fprAt95Tpr,
+        'filter/dropped': round.dropped,
+        'filter/dropped_total': round.droppedTotal,
+        'filter/mean_weight': round.meanWeight,
+        'filter/poison_recall': round.poisonRecall,
+        'filter/poisons_remaining': round.poisonsRemaining,
+        'filter/clean_dropped': round.cleanDropped,
+        'filter/seconds': round.seconds,
+      },
+      epoch,
+    );
+    ctx.log(
+      `filter after epoch ${epoch}: ${cfg.detector} k=${cfg.k} on ${n} samples in ${round.seconds.toFixed(1)} s; ` +
+        `${cfg.action === 'drop' ? `dropped ${round.dropped} (${round.rule}), ${round.droppedTotal} in total` : `mean weight ${round.meanWeight.toFixed(4)}`}` +
+        (truth ? `; AUROC ${fmt(round.auroc)}, poison recall ${fmt(round.poisonRecall, 3)}, ${round.poisonsRemaining} poisons left, ${round.cleanDropped} clean dropped` : ''),
+    );
+    return round;
+  }
+}
+
+function csvField(text: string): string {
+  return /[",\n\r]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+}
+
+/** `index,id,score,weight,poisoned` for every training sample; samples not scored this round have an empty score. */
+function writeScoresCsv(path: string, ctx: HookContext, scored: Int32Array, scores: Float64Array): void {
+  const byIndex = new Float64Array(ctx.weights.size).fill(NaN);
+  for (let r = 0; r < scored.length; r++) byIndex[scored[r]] = scores[r];
+  const lines = ['index,id,score,weight,poisoned'];
+  for (let i = 0; i < ctx.weights.size; i++) {
+    const s = byIndex[i];
+    const score = Number.isNaN(s) ? '' : s === Infinity ? 'inf' : String(s);
+    const poisoned = ctx.poison ? String(ctx.poison.mask[i]) : '';
+    lines.push(`${i},${csvField(ctx.trainSet.id(i))},${score},${ctx.weights.get(i)},${poisoned}`);
+  }
+  writeFileAtomic(path, lines.join('\n') + '\n');
+}
+
+/** The filter as a hook; `--backdoor-filter` on the CLI. */
+export function backdoorFilter(options: FilterOptions = {}): BackdoorFilter {
+  return new BackdoorFilter(options);
+}
