@@ -4,6 +4,7 @@ import { resolveConfig } from './config/load.js';
 import type { Config } from './config/schema.js';
 import { backdoorFilter, type FilterSummary } from './filter/hook.js';
 import { loadCheckpoint } from './train/checkpoint.js';
+import { mlflowTracking } from './tracking/index.js';
 import type { TrainHook } from './train/hooks.js';
 import { runTraining, type RunOptions, type RunSetup } from './train/run.js';
 import type { TrainResult } from './train/trainer.js';
@@ -26,7 +27,10 @@ export interface PipelineOptions extends Omit<RunOptions, 'poison' | 'hookFactor
 export function standardHookFactories(config: Config, extra: readonly HookFactory[] = []): HookFactory[] {
   const factories: HookFactory[] = [];
   if (config.filter.enabled && config.filter.mode === 'during') factories.push(() => backdoorFilter());
-  return [...factories, ...extra];
+  factories.push(...extra);
+  // Last: MLflow then sees everything the other hooks log and register, even in their onTrainEnd.
+  if (config.tracking.enabled) factories.push(() => mlflowTracking());
+  return factories;
 }
 
 /** Train as the config says; with `filter.mode: retrain`, train, score once, and retrain from scratch on the kept samples. */
@@ -46,7 +50,7 @@ async function runRetrain(config: Config, options: PipelineOptions): Promise<Tra
   const outDir = config.out ?? join('runs', 'retrain');
   const phase1Config = resolveConfig({ ...(config as object), out: join(outDir, 'phase1'), tracking: { ...config.tracking, enabled: false } } as never);
   reporter?.info('retrain mode, phase 1: training on the unfiltered data, then scoring once');
-  const phase1 = await runTraining(phase1Config, { ...options, resume: false, poison: preparePoison, hookFactories: [() => backdoorFilter()] });
+  const phase1 = await runTraining(phase1Config, { ...options, resume: false, poison: preparePoison, hookFactories: [() => backdoorFilter(), ...(options.hookFactories ?? [])] });
   if (phase1.status !== 'finished') return phase1;
   const checkpoint = await loadCheckpoint(phase1.setup.outDir);
   checkpoint.model.dispose();
@@ -70,6 +74,6 @@ async function runRetrain(config: Config, options: PipelineOptions): Promise<Tra
     ...options,
     poison: preparePoison,
     initialWeights: checkpoint.sampleWeights,
-    hookFactories: [() => carryOver, ...(options.hookFactories ?? [])],
+    hookFactories: [() => carryOver, ...standardHookFactories({ ...config, filter: { ...config.filter, enabled: false } } as Config, options.hookFactories)],
   });
 }

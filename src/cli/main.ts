@@ -2,7 +2,9 @@
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { formatError, HookError, isUserError } from '../util/errors.js';
+import * as mlflowSync from './commands/mlflowSync.js';
 import * as poison from './commands/poison.js';
+import * as score from './commands/score.js';
 import * as train from './commands/train.js';
 
 /** Errors users can fix print one clean message; bugs keep their stack (or always with CBF_DEBUG=1). */
@@ -23,6 +25,8 @@ export async function main(args: string[]): Promise<void> {
     .usage('$0 <command> [options]\n\nCLIP pretraining in TensorFlow.js with a backdoor-sample filter (local outlier detection on embeddings).')
     .command(train.command, train.describe, train.builder, train.handler)
     .command(poison.command, poison.describe, poison.builder, poison.handler)
+    .command(score.command, score.describe, score.builder, score.handler)
+    .command(mlflowSync.command, mlflowSync.describe, mlflowSync.builder, mlflowSync.handler)
     .demandCommand(1, 'name a command, e.g. `clip-backdoor-filter train --config configs/quickstart.yaml`')
     .strictCommands()
     .parserConfiguration({ 'dot-notation': true, 'camel-case-expansion': true, 'duplicate-arguments-array': false })

@@ -9,6 +9,7 @@ import type { AttackEvalSet } from '../eval/zeroShot.js';
 import { ClipModel } from '../model/clip.js';
 import type { ClipArchitecture } from '../model/towers.js';
 import { writeJsonAtomic } from '../util/fs.js';
+import { stripUrlCredentials } from '../util/redact.js';
 import { silentReporter, type Reporter } from '../util/progress.js';
 import { loadCheckpoint } from './checkpoint.js';
 import type { PoisonTruth, TrainHook } from './hooks.js';
@@ -84,9 +85,21 @@ export function defaultOutDir(): string {
   return join('runs', `run-${stamp}`);
 }
 
+/**
+ * The config as written to disk (config.json, summary.json): a `user:pass@`
+ * in the tracking URI is removed. Credentials belong in the environment
+ * (MLFLOW_TRACKING_USERNAME/PASSWORD/TOKEN), never in run records.
+ */
+export function configForDisk(config: Config): Config {
+  const uri = config.tracking.uri;
+  if (!uri) return config;
+  const clean = stripUrlCredentials(uri);
+  return clean === uri ? config : ({ ...config, tracking: { ...config.tracking, uri: clean } } as Config);
+}
+
 export function initialSummary(config: Config, backend: BackendInfo, splits: DatasetSplits, train: DatasetSplits['train'], poison: PoisonSummary | null): RunSummary {
   return {
-    config,
+    config: configForDisk(config),
     backend: backend.name,
     backendProvider: backend.provider,
     status: 'running',
@@ -131,7 +144,7 @@ export async function runTraining(config: Config, options: RunOptions = {}): Pro
     const tokenizer = buildTokenizer(config, splits, train);
     model = ClipModel.create(architectureFor(config, splits, tokenizer), tokenizer, splits.normalization, config.seed);
   }
-  writeJsonAtomic(join(outDir, 'config.json'), config);
+  writeJsonAtomic(join(outDir, 'config.json'), configForDisk(config));
   reporter.info(`model: ${config.model.imageTower} image tower, ${model.params.count().toLocaleString('en-US')} parameters, vocabulary ${model.tokenizer.size}`);
   const hooks: TrainHook[] = [];
   for (const make of options.hookFactories ?? []) {
