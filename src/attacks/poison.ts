@@ -119,8 +119,9 @@ export function poisonCount(cfg: Pick<PoisonSettings, 'rate' | 'count'>, size: n
     throw new UserError('give either poison.rate or poison.count, not both', 'POISON_RATE');
   }
   if (count !== undefined) {
-    if (!(Number.isInteger(count) && count >= 1)) {
-      throw new UserError(`poison.count must be a positive integer, got ${count}`, 'POISON_RATE');
+    // count 0 is a clean run that still measures the trigger's ASR: the baseline a poisoned run is compared with.
+    if (!(Number.isInteger(count) && count >= 0)) {
+      throw new UserError(`poison.count must be a non-negative integer, got ${count}`, 'POISON_RATE', 'poison.count 0 poisons nothing but still measures the trigger\'s attack success rate (a clean baseline)');
     }
     return count;
   }

@@ -2,6 +2,8 @@
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { formatError, HookError, isUserError } from '../util/errors.js';
+import * as compare from './commands/compare.js';
+import * as demo from './commands/demo.js';
 import * as mlflowSync from './commands/mlflowSync.js';
 import * as poison from './commands/poison.js';
 import * as score from './commands/score.js';
@@ -27,6 +29,8 @@ export async function main(args: string[]): Promise<void> {
     .command(poison.command, poison.describe, poison.builder, poison.handler)
     .command(score.command, score.describe, score.builder, score.handler)
     .command(mlflowSync.command, mlflowSync.describe, mlflowSync.builder, mlflowSync.handler)
+    .command(compare.command, compare.describe, compare.builder, compare.handler)
+    .command(demo.command, demo.describe, demo.builder, demo.handler)
     .demandCommand(1, 'name a command, e.g. `clip-backdoor-filter train --config configs/quickstart.yaml`')
     .strictCommands()
     .parserConfiguration({ 'dot-notation': true, 'camel-case-expansion': true, 'duplicate-arguments-array': false })

@@ -125,8 +125,8 @@ export const poisonSchema = z
     attack: z.string().min(1),
     /** Fraction of training samples to poison (exclusive with `count`). */
     rate: z.number().gt(0).lt(1).optional(),
-    /** Number of training samples to poison (exclusive with `rate`). */
-    count: positiveInt.optional(),
+    /** Number of training samples to poison (exclusive with `rate`); 0 = a clean run that still measures the trigger's ASR. */
+    count: nonNegativeInt.optional(),
     /** Target class name the poisoned captions name. */
     target: z.string().min(1),
     /** Seed of the poison index draw and of per-sample trigger randomness (defaults to the run seed). */

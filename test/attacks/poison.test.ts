@@ -116,8 +116,9 @@ describe('poison count', () => {
 
   it('rejects rates outside (0, 1) and bad counts', () => {
     for (const rate of [0, 1, -0.1, 1.5, Number.NaN]) expect(userError(() => poisonCount({ rate }, 100)).message).toMatch(/\(0, 1\)/);
-    expect(userError(() => poisonCount({ count: 0 }, 100)).message).toMatch(/positive integer/);
-    expect(userError(() => poisonCount({ count: 2.5 }, 100)).message).toMatch(/positive integer/);
+    expect(poisonCount({ count: 0 }, 100)).toBe(0);
+    expect(userError(() => poisonCount({ count: -1 }, 100)).message).toMatch(/non-negative integer/);
+    expect(userError(() => poisonCount({ count: 2.5 }, 100)).message).toMatch(/non-negative integer/);
     expect(userError(() => poisonCount({ rate: 0.1, count: 2 }, 100)).message).toMatch(/not both/);
     expect(userError(() => poisonCount({}, 100)).message).toMatch(/rate or a count/);
   });

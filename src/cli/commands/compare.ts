@@ -1,0 +1,19 @@
+import type { Argv } from 'yargs';
+import { compareRun, formatComparisonMarkdown, formatComparisonTable, readSummary } from '../../eval/compare.js';
+
+export const command = 'compare <runs..>';
+export const describe = 'compare runs side by side (clean accuracy, attack success rate, detection AUROC, poisons left)';
+
+export function builder(y: Argv) {
+  return y
+    .positional('runs', { type: 'string', array: true, describe: 'run output directories or summary.json files', demandOption: true })
+    .option('format', { choices: ['table', 'markdown', 'json'] as const, default: 'table' })
+    .example('$0 compare runs/demo/clean runs/demo/poisoned runs/demo/filtered', 'the demo comparison');
+}
+
+export async function handler(argv: Record<string, unknown>): Promise<void> {
+  const rows = (argv.runs as string[]).map((dir) => compareRun(readSummary(dir), dir));
+  const format = argv.format as string;
+  const text = format === 'json' ? JSON.stringify(rows, null, 2) : format === 'markdown' ? formatComparisonMarkdown(rows) : formatComparisonTable(rows);
+  process.stdout.write(text + '\n');
+}

@@ -1,0 +1,104 @@
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import type { RunSummary } from '../train/summary.js';
+import { UserError } from '../util/errors.js';
+
+interface RoundLike {
+  epoch: number;
+  auroc: number | null;
+  poisonRecall: number | null;
+  poisonsRemaining: number | null;
+  cleanDropped: number | null;
+  droppedTotal: number;
+}
+
+/** One line of a comparison: what a run was and what it reached. */
+export interface RunComparison {
+  readonly name: string;
+  readonly dir: string;
+  readonly data: string;
+  readonly attack: string;
+  readonly poisonRate: number | null;
+  readonly poisonCount: number | null;
+  readonly filter: string;
+  readonly status: string;
+  readonly epochs: number;
+  readonly cleanAccuracy: number | null;
+  readonly attackSuccessRate: number | null;
+  /** AUROC of the round whose decisions the final model trained under (the rewind round, else the first). */
+  readonly decidingAuroc: number | null;
+  readonly decidingEpoch: number | null;
+  /** After the last round. */
+  readonly poisonsRemaining: number | null;
+  readonly poisonRecall: number | null;
+  readonly cleanDropped: number | null;
+  readonly seconds: number;
+}
+
+export function readSummary(pathOrDir: string): RunSummary {
+  const path = existsSync(pathOrDir) && statSync(pathOrDir).isDirectory() ? join(pathOrDir, 'summary.json') : pathOrDir;
+  if (!existsSync(path)) throw new UserError(`no summary.json at ${path}`, 'SUMMARY_MISSING', 'pass run output directories (the --out of train runs) or summary.json files');
+  try {
+    return JSON.parse(readFileSync(path, 'utf8')) as RunSummary;
+  } catch (e) {
+    throw new UserError(`cannot read ${path}: ${(e as Error).message}`, 'SUMMARY_INVALID');
+  }
+}
+
+export function compareRun(summary: RunSummary, dir: string, name = basename(dir)): RunComparison {
+  const filter = summary.filter as { detector?: string; mode?: string; rounds?: RoundLike[] } | null;
+  const rounds = filter?.rounds ?? [];
+  const rewind = summary.rewinds?.[0];
+  const deciding = rounds.find((r) => r.epoch === rewind) ?? rounds[0] ?? null;
+  const last = rounds[rounds.length - 1] ?? null;
+  return {
+    name,
+    dir,
+    data: summary.dataset.name,
+    attack: summary.poison ? summary.poison.attack : 'none',
+    poisonRate: summary.poison ? summary.poison.rate : null,
+    poisonCount: summary.poison ? summary.poison.count : null,
+    filter: filter ? `${filter.detector} (${filter.mode}${rewind !== undefined ? `, rewind@${rewind}` : ''})` : 'off',
+    status: summary.status,
+    epochs: summary.epochs.length,
+    cleanAccuracy: summary.eval.cleanAccuracy,
+    attackSuccessRate: summary.eval.attackSuccessRate,
+    decidingAuroc: deciding?.auroc ?? null,
+    decidingEpoch: deciding?.epoch ?? null,
+    poisonsRemaining: last?.poisonsRemaining ?? null,
+    poisonRecall: last?.poisonRecall ?? null,
+    cleanDropped: last?.cleanDropped ?? null,
+    seconds: summary.timings.totalSeconds,
+  };
+}
+
+const num = (v: number | null, digits = 3) => (v === null || v === undefined ? '–' : v.toFixed(digits));
+const pct = (v: number | null) => (v === null ? '–' : `${(v * 100).toFixed(v < 0.01 ? 2 : 1)}%`);
+
+const COLUMNS: [string, (r: RunComparison) => string][] = [
+  ['run', (r) => r.name],
+  ['attack', (r) => (r.attack === 'none' ? 'none' : r.poisonCount === 0 ? `none (${r.attack} ASR baseline)` : `${r.attack} ${pct(r.poisonRate)}`)],
+  ['filter', (r) => r.filter],
+  ['clean acc', (r) => num(r.cleanAccuracy)],
+  ['ASR', (r) => num(r.attackSuccessRate)],
+  ['AUROC', (r) => (r.decidingAuroc === null ? '–' : `${num(r.decidingAuroc)} (ep ${r.decidingEpoch})`)],
+  ['poisons left', (r) => (r.poisonsRemaining === null ? (r.poisonCount ? String(r.poisonCount) : '–') : `${r.poisonsRemaining}/${r.poisonCount}`)],
+  ['clean dropped', (r) => (r.cleanDropped === null ? '–' : String(r.cleanDropped))],
+  ['epochs', (r) => String(r.epochs)],
+  ['time', (r) => `${r.seconds.toFixed(0)} s`],
+];
+
+/** A fixed-width table for the terminal. */
+export function formatComparisonTable(rows: readonly RunComparison[]): string {
+  const cells = [COLUMNS.map(([h]) => h), ...rows.map((r) => COLUMNS.map(([, f]) => f(r)))];
+  const widths = COLUMNS.map((_, c) => Math.max(...cells.map((row) => row[c].length)));
+  const line = (row: string[]) => row.map((v, c) => (c === 0 ? v.padEnd(widths[c]) : v.padStart(widths[c]))).join('  ');
+  return [line(cells[0]), widths.map((w) => '-'.repeat(w)).join('  '), ...cells.slice(1).map(line)].join('\n');
+}
+
+/** The same table in Markdown (for READMEs and reports). */
+export function formatComparisonMarkdown(rows: readonly RunComparison[]): string {
+  const head = `| ${COLUMNS.map(([h]) => h).join(' | ')} |`;
+  const sep = `|${COLUMNS.map(() => '---').join('|')}|`;
+  return [head, sep, ...rows.map((r) => `| ${COLUMNS.map(([, f]) => f(r)).join(' | ')} |`)].join('\n');
+}
