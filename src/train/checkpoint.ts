@@ -5,7 +5,8 @@ import { decodeNamed, encodeNamed, loadModel, saveModel } from '../model/io.js';
 import { UserError } from '../util/errors.js';
 import { replaceDirAtomic, resolveReplacedDir, writeFileAtomic, writeJsonAtomic } from '../util/fs.js';
 import type { RngState } from '../util/rng.js';
-import type { AdamW } from './optimizer.js';
+import type { AdamWOptions } from './optimizer.js';
+import type { OptimizerState } from './stepper.js';
 import type { MetricPoint } from './recorder.js';
 import type { RunSummary } from './summary.js';
 import type { SampleWeightTable } from './weights.js';
@@ -51,10 +52,10 @@ export function checkpointPath(outDir: string): string {
  */
 export async function saveCheckpoint(
   outDir: string,
-  parts: { model: ClipModel; optimizer: AdamW; weights: SampleWeightTable; state: TrainingState },
+  parts: { model: ClipModel; optimizer: { state: OptimizerState; options: AdamWOptions }; weights: SampleWeightTable; state: TrainingState },
 ): Promise<string> {
   const target = checkpointPath(outDir);
-  const optimizerState = await parts.optimizer.state();
+  const optimizerState = parts.optimizer.state;
   await replaceDirAtomic(target, async (dir) => {
     await saveModel(parts.model, dir);
     const named = new Map<string, { shape: number[]; data: Float32Array }>();

@@ -175,7 +175,7 @@ export async function runTraining(config: Config, options: RunOptions = {}): Pro
     const result = await trainer.fit();
     return { ...result, setup };
   } finally {
-    trainer.dispose();
+    await trainer.dispose();
     model.dispose();
   }
 }

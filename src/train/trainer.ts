@@ -1,4 +1,3 @@
-import * as tf from '@tensorflow/tfjs';
 import { join } from 'node:path';
 import type { Config } from '../config/schema.js';
 import { batchStream } from '../data/stream.js';
@@ -10,7 +9,8 @@ import type { Reporter } from '../util/progress.js';
 import { Rng } from '../util/rng.js';
 import { saveCheckpoint, type Checkpoint } from './checkpoint.js';
 import { HookList, hookName, type HookContext, type PoisonTruth, type TrainHook } from './hooks.js';
-import { AdamW, learningRate } from './optimizer.js';
+import { learningRate, type AdamWOptions } from './optimizer.js';
+import { LocalStepper, type StepRunner } from './stepper.js';
 import { RunRecorder } from './recorder.js';
 import type { EpochRecord, RunStatus, RunSummary } from './summary.js';
 import { SampleWeightTable } from './weights.js';
@@ -38,6 +38,8 @@ export interface TrainerOptions {
   readonly checkpoints?: boolean;
   /** Sample weights to start from (e.g. a filtered set to retrain on); default all 1. */
   readonly initialWeights?: Float32Array;
+  /** How steps run (default: in this thread). */
+  readonly stepper?: (model: ClipModel, options: AdamWOptions) => StepRunner;
 }
 
 export interface TrainResult {
@@ -53,7 +55,7 @@ export interface TrainResult {
 export class Trainer {
   readonly weights: SampleWeightTable;
   readonly recorder = new RunRecorder();
-  readonly optimizer: AdamW;
+  readonly stepper: StepRunner;
   private readonly hooks: HookList;
   private readonly tokens: Int32Array;
   private readonly rng: Rng;
@@ -66,23 +68,20 @@ export class Trainer {
   private rewinds: number[] = [];
   private rewindReason: string | null = null;
   private readonly summary: RunSummary;
+  private pendingRestore: { step: number; moments: Map<string, { m: Float32Array; v: Float32Array }> } | null = null;
 
   constructor(private readonly opts: TrainerOptions) {
     const { config, model, train, resume } = opts;
     this.summary = resume ? resume.state.summary : opts.summary;
     this.summary.status = 'running';
     this.weights = new SampleWeightTable(train.size, resume?.sampleWeights ?? opts.initialWeights);
-    this.optimizer = new AdamW(model.params.list, {
-      beta1: config.train.beta1,
-      beta2: config.train.beta2,
-      eps: config.train.eps,
-      weightDecay: config.train.weightDecay,
-    });
+    const optimizerOptions = { beta1: config.train.beta1, beta2: config.train.beta2, eps: config.train.eps, weightDecay: config.train.weightDecay };
+    this.stepper = opts.stepper ? opts.stepper(model, optimizerOptions) : new LocalStepper(model, optimizerOptions);
     this.rng = resume ? new Rng(resume.state.rng) : Rng.derive(config.seed, 'train/shuffle');
     this.totalEpochs = resume?.state.totalEpochs ?? config.train.epochs;
     this.rewinds = [...(resume?.state.rewinds ?? [])];
     if (resume) {
-      this.optimizer.restore(resume.optimizer.step, resume.optimizer.moments);
+      this.pendingRestore = resume.optimizer;
       this.epoch = resume.state.epoch;
       this.step = resume.state.step;
       this.recorder.history.push(...resume.state.history);
@@ -146,7 +145,6 @@ export class Trainer {
       weights: this.weights.isUniform() ? null : this.weights.values,
       prefetch: config.data.prefetch,
     });
-    const variables = model.params.variables();
     const totalSteps = this.totalSteps();
     const start = performance.now();
     let lossSum = 0;
@@ -162,18 +160,7 @@ export class Trainer {
         const raw = next.value;
         const size = raw.indices.length;
         const lr = learningRate(this.step, totalSteps, config.train.lr, config.train.warmupSteps);
-        const lossTensor = tf.tidy(() => {
-          const batch = {
-            images: model.pixelsToTensor(raw.pixels, size),
-            tokens: model.tokensToTensor(raw.tokens, size),
-            weights: raw.weights ? tf.tensor1d(raw.weights) : undefined,
-          };
-          const { value, grads } = tf.variableGrads(() => model.loss(batch), variables);
-          this.optimizer.apply(grads, lr);
-          return value;
-        });
-        const loss = (await lossTensor.data())[0];
-        lossTensor.dispose();
+        const loss = await this.stepper.step(raw, lr);
         this.step++;
         lossSum += loss * size;
         samples += size;
@@ -184,6 +171,7 @@ export class Trainer {
       }
     } finally {
       reporter.stopProgress();
+      await this.stepper.syncModel();
     }
     return { loss: samples ? lossSum / samples : NaN, samples, seconds: (performance.now() - start) / 1000, killed: false };
   }
@@ -218,6 +206,10 @@ export class Trainer {
       hookSeconds += (performance.now() - h0) / 1000;
     };
     try {
+      if (this.pendingRestore) {
+        await this.stepper.restoreOptimizer(this.pendingRestore);
+        this.pendingRestore = null;
+      }
       await timedHooks(() => this.hooks.run('onTrainBegin', this.context()));
       while (this.epoch < this.totalEpochs && !this.stopReason) {
         this.epoch++;
@@ -272,13 +264,13 @@ export class Trainer {
             (ev ? `  clean acc ${ev.cleanAccuracy.toFixed(4)}` + (ev.attackSuccessRate !== null ? `  ASR ${ev.attackSuccessRate.toFixed(4)}` : '') : ''),
         );
         await timedHooks(() => this.hooks.run('onEpochEnd', this.context(), record));
-        if (this.rewindReason) this.rewind();
+        if (this.rewindReason) await this.rewind();
         timings.hookSeconds = hookSeconds;
         timings.totalSeconds = priorSeconds + (performance.now() - t0) / 1000;
         if (this.opts.checkpoints !== false) {
           await saveCheckpoint(this.opts.outDir, {
             model,
-            optimizer: this.optimizer,
+            optimizer: { state: await this.stepper.optimizerState(), options: this.stepper.optimizerOptions },
             weights: this.weights,
             state: {
               epoch: this.epoch,
@@ -328,14 +320,15 @@ export class Trainer {
    * found poisons after the backdoor began to implant trains a clean model
    * on what it kept, at the cost of the epochs already spent.
    */
-  private rewind(): void {
+  private async rewind(): Promise<void> {
     const { model, reporter, config } = this.opts;
     const fresh = ClipModel.create(model.arch, model.tokenizer, model.normalization, config.seed);
     const values = new Map<string, { shape: readonly number[]; data: Float32Array }>();
     for (const p of fresh.params.list) values.set(p.name, { shape: p.variable.shape, data: p.variable.dataSync() as Float32Array });
     model.params.assign(values);
     fresh.dispose();
-    this.optimizer.reset();
+    await this.stepper.reloadFromModel();
+    await this.stepper.resetOptimizer();
     this.step = 0;
     this.rewinds.push(this.epoch);
     this.totalEpochs = this.epoch + config.train.epochs;
@@ -344,7 +337,7 @@ export class Trainer {
     this.rewindReason = null;
   }
 
-  dispose(): void {
-    this.optimizer.dispose();
+  async dispose(): Promise<void> {
+    await this.stepper.dispose();
   }
 }
