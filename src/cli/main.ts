@@ -3,6 +3,7 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { formatError, HookError, isUserError } from '../util/errors.js';
 import * as compare from './commands/compare.js';
+import * as data from './commands/data.js';
 import * as demo from './commands/demo.js';
 import * as mlflowSync from './commands/mlflowSync.js';
 import * as poison from './commands/poison.js';
@@ -30,6 +31,7 @@ export async function main(args: string[]): Promise<void> {
     .command(score.command, score.describe, score.builder, score.handler)
     .command(mlflowSync.command, mlflowSync.describe, mlflowSync.builder, mlflowSync.handler)
     .command(compare.command, compare.describe, compare.builder, compare.handler)
+    .command(data.command, data.describe, data.builder, data.handler)
     .command(demo.command, demo.describe, demo.builder, demo.handler)
     .demandCommand(1, 'name a command, e.g. `clip-backdoor-filter train --config configs/quickstart.yaml`')
     .strictCommands()

@@ -1,5 +1,6 @@
 import type { Config } from '../config/schema.js';
 import { UserError } from '../util/errors.js';
+import { openExternalSplits } from './external/open.js';
 import { fashionMnistSplits } from './fashionMnist.js';
 import { syntheticSplits } from './synthetic.js';
 import type { DatasetSplits } from './types.js';
@@ -30,7 +31,11 @@ export async function loadSplits(config: Config): Promise<DatasetSplits> {
         captionTemplates: data.captionTemplates,
         promptTemplates: data.promptTemplates ?? config.eval.promptTemplates,
       });
+    case 'webdataset':
+    case 'csv':
+    case 'folder':
+      return openExternalSplits(data, { seed, promptTemplates: data.promptTemplates ?? config.eval.promptTemplates });
     default:
-      throw new UserError(`data.kind "${data.kind}" cannot be read by this build`, 'DATA_KIND_UNSUPPORTED', 'use data.kind synthetic or fashion-mnist');
+      throw new UserError(`data.kind "${(data as { kind: string }).kind}" cannot be read by this build`, 'DATA_KIND_UNSUPPORTED', 'use data.kind synthetic, fashion-mnist, webdataset, csv or folder');
   }
 }

@@ -15,6 +15,7 @@ import { loadCheckpoint } from './checkpoint.js';
 import type { PoisonTruth, TrainHook } from './hooks.js';
 import type { PoisonSummary, RunSummary } from './summary.js';
 import { Trainer, type TrainResult } from './trainer.js';
+import { WorkerStepper } from './parallel/workerStepper.js';
 
 /** What poisoning a run produces; `attacks/` provides it (see `preparePoison`). */
 export interface PreparedPoison {
@@ -103,13 +104,21 @@ export function initialSummary(config: Config, backend: BackendInfo, splits: Dat
     backend: backend.name,
     backendProvider: backend.provider,
     status: 'running',
-    dataset: { name: splits.train.name, trainSize: train.size, testSize: splits.test.size },
+    dataset: { name: splits.train.name, trainSize: train.size, testSize: splits.test.size, ...skippedOf(splits) },
     epochs: [],
     eval: { cleanAccuracy: null, attackSuccessRate: null },
     poison,
     filter: null,
     timings: { totalSeconds: 0, trainSeconds: 0, evalSeconds: 0, hookSeconds: 0 },
   };
+}
+
+/** Samples external data skipped as unreadable, per split (absent for built-in data). */
+function skippedOf(splits: DatasetSplits): { skipped?: unknown } {
+  const of = (d: unknown) => (d && typeof d === 'object' && 'skipped' in d ? (d as { skipped: unknown }).skipped : undefined);
+  const train = of(splits.train);
+  const test = of(splits.test);
+  return train === undefined && test === undefined ? {} : { skipped: { train, test } };
 }
 
 /** Backend, data and poison: everything a run needs before the model. */
@@ -168,6 +177,7 @@ export async function runTraining(config: Config, options: RunOptions = {}): Pro
     resume,
     summary: initialSummary(config, backend, splits, train, poison?.summary ?? null),
     initialWeights: options.initialWeights,
+    stepper: config.train.workers > 1 ? (m, opts) => new WorkerStepper(m, opts, { workers: config.train.workers, backend: backend.name, seed: config.seed }) : undefined,
   });
   const poisonFile = join(outDir, 'poison.json');
   if (poison && existsSync(poisonFile)) trainer.recorder.addArtifact(poisonFile, 'poison.json');
