@@ -169,7 +169,7 @@ export const filterSchema = z
      * learned before its poisons were found does not fade when they are removed; rewinding costs
      * these epochs, against a whole extra training run for `retrain`.
      */
-    rewindAfter: nonNegativeInt.default(2),
+    rewindAfter: nonNegativeInt.default(3),
     detector: z
       .enum(['slof', 'kdist', 'lof', 'lid', 'dao', 'iforest', 'clipscore', 'slof-official', 'kdist-official', 'dao-official'])
       .default('slof'),
@@ -182,8 +182,8 @@ export const filterSchema = z
     /** `sampled`: random reference subsets of `referenceSize` (poisons stay rarer than k); `all`: the whole dataset. */
     reference: z.enum(['all', 'sampled']).default('sampled'),
     referenceSize: z.number().int().min(2).default(2048),
-    /** Independent random reference draws averaged per sample (sampled reference). */
-    referenceRepeats: positiveInt.default(1),
+    /** Independent random reference draws averaged per sample (sampled reference): less noise in clean scores. */
+    referenceRepeats: positiveInt.default(4),
     hnsw: z
       .object({ M: positiveInt.default(16), efConstruction: positiveInt.default(200), efSearch: positiveInt.default(64) })
       .strict()

@@ -57,8 +57,7 @@ export interface FilterSummary {
 export type FilterOptions = Partial<Omit<FilterConfig, 'hnsw'>> & { hnsw?: Partial<FilterConfig['hnsw']> };
 
 /** Epochs after which the filter scores: warm-up, then every `every` epochs, never after the last one (nothing would change). */
-export function isRoundEpoch(epoch: number, totalEpochs: number, cfg: Pick<FilterConfig, 'warmupEpochs' | 'every' | 'mode'>): boolean {
-  if (cfg.mode === 'retrain') return epoch === totalEpochs;
+export function isRoundEpoch(epoch: number, totalEpochs: number, cfg: Pick<FilterConfig, 'warmupEpochs' | 'every'>): boolean {
   if (epoch >= totalEpochs) return false;
   if (epoch === cfg.warmupEpochs) return true;
   return cfg.every > 0 && epoch > cfg.warmupEpochs && (epoch - cfg.warmupEpochs) % cfg.every === 0;
@@ -121,11 +120,19 @@ export class BackdoorFilter implements TrainHook {
 
   async onEpochEnd(ctx: HookContext, _record: EpochRecord): Promise<void> {
     const cfg = this.config(ctx);
-    // Rounds count epochs from the start of the current model (the last rewind).
-    const phaseStart = ctx.rewinds.length ? ctx.rewinds[ctx.rewinds.length - 1] : 0;
-    const phaseEpoch = ctx.epoch - phaseStart;
-    if (isRoundEpoch(phaseEpoch, ctx.totalEpochs - phaseStart, cfg)) await this.round(ctx, ctx.epoch);
-    if (cfg.mode === 'during' && cfg.rewindAfter > 0 && ctx.rewinds.length === 0 && phaseEpoch === cfg.rewindAfter && ctx.epoch < ctx.totalEpochs) {
+    if (cfg.mode === 'retrain') {
+      // Phase 1 of the retrain pipeline: one round with the fully trained model.
+      if (ctx.epoch === ctx.totalEpochs) await this.round(ctx, ctx.epoch);
+      return;
+    }
+    const rewinding = cfg.rewindAfter > 0;
+    // With a rewind, the filter's work is the probe phase before it: the
+    // rewound model trains on what the probe kept. (A fresh model cannot see
+    // the few poisons left until it has learned their trigger.)
+    if (rewinding && ctx.rewinds.length > 0) return;
+    const lastEpoch = rewinding ? Math.min(cfg.rewindAfter, ctx.totalEpochs - 1) : ctx.totalEpochs - 1;
+    if (ctx.epoch <= lastEpoch && isRoundEpoch(ctx.epoch, lastEpoch + 1, cfg)) await this.round(ctx, ctx.epoch);
+    if (rewinding && ctx.epoch === cfg.rewindAfter && ctx.epoch < ctx.totalEpochs) {
       ctx.requestRewind(`backdoor filter: ${ctx.weights.size - ctx.weights.activeCount()} samples dropped in the first ${cfg.rewindAfter} epochs`);
     }
   }

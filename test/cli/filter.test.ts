@@ -1,0 +1,97 @@
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { writeNpy } from '../../src/util/npy.js';
+import { Rng } from '../../src/util/rng.js';
+import { requireBuilt, runCli, TINY_ARGS } from '../helpers/cli.js';
+import { tempDir } from '../helpers/tiny.js';
+
+beforeAll(requireBuilt);
+
+const TINY_POISON = ['--poison.attack', 'badnets', '--poison.position', 'fixed', '--poison.count', '10', '--poison.target', 'red circle'];
+const TINY_FILTER = ['--filter.referenceSize', '128', '--filter.referenceRepeats', '1', '--filter.k', '8', '--filter.rewindAfter', '1'];
+
+describe('CLI: backdoor filter, score, compare, poison, demo', () => {
+  it('train --backdoor-filter on a poisoned quickstart records rounds, scores and poison.json', () => {
+    const out = tempDir();
+    const r = runCli(['train', '--config', 'configs/quickstart.yaml', '--out', out, '--epochs', '2', ...TINY_ARGS, '--data.size', '400', ...TINY_POISON, '--backdoor-filter', ...TINY_FILTER]);
+    expect(r.stderr).toMatch(/filter after epoch 1: slof k=8 on 400 samples/);
+    expect(r.status).toBe(0);
+    const s = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8'));
+    expect(s.poison).toEqual({ attack: 'badnets', target: 'red circle', rate: 10 / 400, count: 10 });
+    expect(s.filter.rounds).toHaveLength(1);
+    expect(Object.keys(s.filter.rounds[0])).toEqual(expect.arrayContaining(['epoch', 'seconds', 'dropped', 'meanWeight', 'auroc', 'auprc', 'fprAt95Tpr', 'poisonRecall', 'cleanDropped']));
+    expect(s.eval.attackSuccessRate).toBeGreaterThanOrEqual(0);
+    expect(existsSync(join(out, 'scores-epoch1.csv'))).toBe(true);
+    expect(JSON.parse(readFileSync(join(out, 'poison.json'), 'utf8')).indices).toHaveLength(10);
+    const cmp = runCli(['compare', out, '--format', 'json']);
+    expect(cmp.status).toBe(0);
+    const rows = JSON.parse(cmp.stdout);
+    expect(rows[0]).toMatchObject({ attack: 'badnets', poisonCount: 10, decidingEpoch: 1 });
+  });
+
+  it('score reads .npy embeddings, prints AUROC against labels, and writes a CSV', () => {
+    const dir = tempDir();
+    const rng = new Rng(3);
+    const n = 300;
+    const d = 8;
+    const emb = new Float32Array(n * d);
+    const labels = new Uint8Array(n);
+    for (let i = 0; i < n; i++) {
+      const poisoned = i < 5;
+      labels[i] = poisoned ? 1 : 0;
+      for (let j = 0; j < d; j++) emb[i * d + j] = poisoned ? 6 + 0.01 * rng.normal() + (j === i ? 3 : 0) : rng.normal();
+    }
+    writeNpy(join(dir, 'emb.npy'), emb, [n, d]);
+    writeNpy(join(dir, 'labels.npy'), labels, [n]);
+    const r = runCli(['score', '--embeddings', join(dir, 'emb.npy'), '--labels', join(dir, 'labels.npy'), '--detector', 'kdist', '--k', '8', '--reference', 'all', '--scores', join(dir, 's.csv')]);
+    expect(r.status).toBe(0);
+    const auroc = Number(/AUROC (\S+)/.exec(r.stdout)?.[1]);
+    expect(auroc).toBeGreaterThan(0.95);
+    const csv = readFileSync(join(dir, 's.csv'), 'utf8').trim().split('\n');
+    expect(csv[0]).toBe('index,score,poisoned');
+    expect(csv).toHaveLength(n + 1);
+  });
+
+  it('score rejects npy files of the wrong dtype or shape, naming the file', () => {
+    const dir = tempDir();
+    writeNpy(join(dir, 'ints.npy'), new Int32Array(6), [3, 2]);
+    writeNpy(join(dir, 'flat.npy'), new Float32Array(6), [6]);
+    for (const f of ['ints.npy', 'flat.npy']) {
+      const r = runCli(['score', '--embeddings', join(dir, f), '--scores', join(dir, 'x.csv')]);
+      expect(r.status).not.toBe(0);
+      expect(r.stderr).toContain(f);
+      expect(r.stderr).not.toMatch(/\n\s+at /);
+    }
+  });
+
+  it('poison --preview writes the trigger grid and poison.json', () => {
+    const out = tempDir();
+    const r = runCli(['poison', '--config', 'configs/quickstart-poisoned.yaml', '--data.size', '200', '--out', out, '--preview', '4']);
+    expect(r.status).toBe(0);
+    expect(existsSync(join(out, 'poison-preview.png'))).toBe(true);
+    expect(JSON.parse(readFileSync(join(out, 'poison.json'), 'utf8')).count).toBe(2);
+  });
+
+  it('demo runs clean, poisoned and filtered runs and prints the comparison', () => {
+    const dir = tempDir();
+    const cfg = join(dir, 'tiny.yaml');
+    writeFileSync(
+      cfg,
+      [
+        `extends: ${join(process.cwd(), 'configs/quickstart-poisoned.yaml')}`,
+        'data: {size: 300, testSize: 60, imageSize: 8}',
+        'model: {hidden: [32], embedDim: 16, textWidth: 16, maxTokens: 8}',
+        'train: {epochs: 2, batchSize: 32, warmupSteps: 2}',
+        'tracking: {enabled: false}',
+        'filter: {referenceSize: 100, referenceRepeats: 1, k: 8, rewindAfter: 1}',
+      ].join('\n'),
+    );
+    const r = runCli(['demo', '--config', cfg, '--out', join(dir, 'demo'), '--backend', 'wasm', '--quiet']);
+    expect(r.status).toBe(0);
+    const lines = r.stdout.split('\n');
+    for (const name of ['clean', 'poisoned', 'filtered']) expect(lines.some((l) => l.startsWith(name))).toBe(true);
+    expect(r.stdout).toContain('ASR');
+    expect(existsSync(join(dir, 'demo', 'filtered', 'summary.json'))).toBe(true);
+  });
+});

@@ -1,0 +1,75 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import type { FilterSummary } from '../../src/filter/hook.js';
+import { runPipeline } from '../../src/pipeline.js';
+import { loadCheckpoint } from '../../src/train/checkpoint.js';
+import { tempDir, tinyConfig } from '../helpers/tiny.js';
+
+function readCsv(path: string): Record<string, string>[] {
+  const [head, ...rows] = readFileSync(path, 'utf8').trim().split('\n');
+  const keys = head.split(',');
+  return rows.map((r) => Object.fromEntries(r.split(',').map((v, i) => [keys[i], v])));
+}
+
+describe('backdoor filter hook', () => {
+  it('scores during the probe epochs, drops, rewinds, and reports consistent figures', async () => {
+    const out = tempDir();
+    const config = tinyConfig({
+      out,
+      data: { size: 512 },
+      train: { epochs: 3 },
+      poison: { attack: 'badnets', position: 'fixed', count: 12, target: 'red circle' },
+      filter: { enabled: true, rewindAfter: 2, referenceSize: 128, referenceRepeats: 2, k: 8 },
+    });
+    const result = await runPipeline(config);
+    const s = result.summary;
+    const filter = s.filter as FilterSummary;
+    expect(filter.detector).toBe('slof');
+    expect(filter.rounds.map((r) => r.epoch)).toEqual([1, 2]);
+    expect(s.rewinds).toEqual([2]);
+    expect(s.epochs).toHaveLength(5);
+    const ckpt = await loadCheckpoint(out);
+    ckpt.model.dispose();
+    const last = filter.rounds[1];
+    const csv = readCsv(join(out, 'scores-epoch2.csv'));
+    expect(csv).toHaveLength(512);
+    expect(Object.keys(csv[0])).toEqual(['index', 'id', 'score', 'weight', 'poisoned']);
+    const zero = csv.filter((r) => Number(r.weight) === 0);
+    expect(zero.length).toBe(last.droppedTotal);
+    for (const r of csv) expect(Number(r.weight)).toBe(ckpt.sampleWeights[Number(r.index)]);
+    const poisonsDropped = zero.filter((r) => r.poisoned === '1').length;
+    expect(last.poisonRecall).toBeCloseTo(poisonsDropped / 12, 10);
+    expect(last.poisonsRemaining).toBe(12 - poisonsDropped);
+    expect(last.cleanDropped).toBe(zero.length - poisonsDropped);
+    // Samples dropped in round 1 are not scored again (no reconsider): their round-2 score is empty.
+    const firstDropped = readCsv(join(out, 'scores-epoch1.csv')).filter((r) => Number(r.weight) === 0).map((r) => r.index);
+    for (const i of firstDropped) expect(csv[Number(i)].score).toBe('');
+    for (const r of filter.rounds) {
+      expect(r.auroc).not.toBeNaN();
+      expect(r.auroc).toBeGreaterThanOrEqual(0);
+      expect(r.scored).toBeGreaterThan(0);
+    }
+    // the rewound model trained 3 epochs on the kept samples only
+    expect(s.epochs.slice(2).every((e) => e.activeSamples === 512 - last.droppedTotal)).toBe(true);
+  });
+
+  it('retrain mode trains, scores once with the final model, and retrains from scratch on the kept set', async () => {
+    const out = tempDir();
+    const config = tinyConfig({
+      out,
+      data: { size: 384 },
+      train: { epochs: 2 },
+      poison: { attack: 'blended', count: 8, target: 'red circle' },
+      filter: { enabled: true, mode: 'retrain', dropFraction: 0.05, referenceSize: 128, k: 8 },
+    });
+    const result = await runPipeline(config);
+    const filter = result.summary.filter as FilterSummary & { phase1: { outDir: string; attackSuccessRate: number } };
+    expect(filter.rounds).toHaveLength(1);
+    expect(filter.rounds[0].epoch).toBe(2);
+    expect(filter.rounds[0].droppedTotal).toBe(Math.round(0.05 * 384));
+    expect(filter.phase1.outDir).toBe(join(out, 'phase1'));
+    expect(result.summary.epochs).toHaveLength(2);
+    expect(result.summary.epochs.every((e) => e.activeSamples === 384 - 19)).toBe(true);
+  });
+});
