@@ -2,40 +2,14 @@ import { readFileSync } from 'node:fs';
 import { extname } from 'node:path';
 import type { ClipDataset } from '../data/types.js';
 import type { PoisonTruth } from '../train/hooks.js';
+import { parseDelimited } from '../util/csv.js';
 import { UserError } from '../util/errors.js';
 
 const CODE = 'POISON_GROUND_TRUTH';
 
-/** RFC 4180-style CSV/TSV rows: quoted fields, doubled quotes, CRLF. */
+/** CSV/TSV rows as field lists (the shared RFC 4180 parser). */
 export function parseCsv(text: string, separator: string): string[][] {
-  const rows: string[][] = [];
-  let row: string[] = [];
-  let field = '';
-  let quoted = false;
-  for (let i = 0; i < text.length; i++) {
-    const ch = text[i];
-    if (quoted) {
-      if (ch === '"') {
-        if (text[i + 1] === '"') {
-          field += '"';
-          i++;
-        } else quoted = false;
-      } else field += ch;
-    } else if (ch === '"' && field === '') quoted = true;
-    else if (ch === separator) {
-      row.push(field);
-      field = '';
-    } else if (ch === '\n' || ch === '\r') {
-      if (ch === '\r' && text[i + 1] === '\n') i++;
-      row.push(field);
-      field = '';
-      if (row.length > 1 || row[0] !== '') rows.push(row);
-      row = [];
-    } else field += ch;
-  }
-  row.push(field);
-  if (row.length > 1 || row[0] !== '') rows.push(row);
-  return rows;
+  return parseDelimited(text, separator).rows.map((r) => r.fields);
 }
 
 type Entry = number | string;

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { extname } from 'node:path';
-import { UserError } from '../../util/errors.js';
+import { UserError } from './errors.js';
 
 /** One data row and the 1-based file line it starts on (quoted newlines make rows span lines). */
 export interface CsvRow {

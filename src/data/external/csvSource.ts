@@ -1,6 +1,6 @@
 import { statSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
-import { readCsvTable, requireColumn } from './csv.js';
+import { readCsvTable, requireColumn } from '../../util/csv.js';
 import { SampleTable } from './table.js';
 import type { ScanOptions } from './webdataset.js';
 

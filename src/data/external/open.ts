@@ -6,7 +6,7 @@ import { UserError } from '../../util/errors.js';
 import { Rng } from '../../util/rng.js';
 import type { DatasetSplits } from '../types.js';
 import { expandShardSpec } from './braces.js';
-import { csvSeparatorFor } from './csv.js';
+import { csvSeparatorFor } from '../../util/csv.js';
 import { scanCsv } from './csvSource.js';
 import { ExternalDataset } from './dataset.js';
 import type { ImageGeometry } from './decode.js';

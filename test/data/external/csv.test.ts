@@ -1,7 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { csvSeparatorFor, parseDelimited, readCsvTable, requireColumn } from '../../../src/data/external/csv.js';
+import { csvSeparatorFor, parseDelimited, readCsvTable, requireColumn } from '../../../src/util/csv.js';
 import { UserError } from '../../../src/util/errors.js';
 import { tempDir } from './helpers.js';
 
