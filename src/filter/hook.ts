@@ -227,9 +227,7 @@ export class BackdoorFilter implements TrainHook {
     );
     ctx.log(
       `filter after epoch ${epoch}: ${cfg.detector} k=${cfg.k} on ${n} samples in ${round.seconds.toFixed(1)} s; ` +
-        (cfg.action === 'downweight'
-          ? `mean weight ${round.meanWeight.toFixed(4)}`
-          : `${cfg.action === 'unlearn' ? 'flagged' : 'dropped'} ${round.dropped} (${round.rule}), ${round.droppedTotal} in total${cfg.action === 'unlearn' ? ' (kept as negatives)' : ''}`) +
+        `${cfg.action === 'drop' ? `dropped ${round.dropped} (${round.rule}), ${round.droppedTotal} in total` : `mean weight ${round.meanWeight.toFixed(4)}`}` +
         (truth ? `; AUROC ${fmt(round.auroc)}, poison recall ${fmt(round.poisonRecall, 3)}, ${round.poisonsRemaining} poisons left, ${round.cleanDropped} clean dropped` : ''),
     );
     return round;
