@@ -190,12 +190,7 @@ export const filterSchema = z
       .default({}),
     /** Rows per block of the exact neighbour search (bounds memory to block x N). */
     blockSize: positiveInt.default(2048),
-    /**
-     * What happens to flagged samples: `drop` (out of training), `downweight` (weight from the score),
-     * or `unlearn` (their caption leaves the loss but their image stays in as a negative for every
-     * caption, which actively unlearns a trigger the model already picked up).
-     */
-    action: z.enum(['drop', 'downweight', 'unlearn']).default('drop'),
+    action: z.enum(['drop', 'downweight']).default('drop'),
     /** Drop this top fraction of scores (exclusive with `threshold`). */
     dropFraction: fraction.optional(),
     /** Drop scores above this value (`thresholdKind: absolute`) or robust z-score (`zscore`). */

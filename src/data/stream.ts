@@ -11,8 +11,6 @@ export interface RawBatch {
   readonly tokens: Int32Array;
   /** Per-sample loss weights, or null when every sample has weight 1. */
   readonly weights: Float32Array | null;
-  /** 1 = the image is a negative only (weight 0 but kept); null when none is. */
-  readonly imageOnly?: Uint8Array | null;
 }
 
 /** The dataset as a tfjs-data stream of samples `{index, id, image, caption, label}` (default: every index in order). */
@@ -40,8 +38,6 @@ export interface BatchStreamOptions {
   readonly maxTokens: number;
   /** Sample-weight table values, or null to skip weighting. */
   readonly weights: Float32Array | null;
-  /** Negative-only flags of the sample-weight table, or null. */
-  readonly negativeOnly?: Uint8Array | null;
   /** Batches assembled ahead of the training step (overlaps slow image reads). */
   readonly prefetch: number;
 }
@@ -60,15 +56,6 @@ export function batchStream(dataset: ClipDataset, opts: BatchStreamOptions) {
       await dataset.readImages(indices, pixels);
       const batchTokens = new Int32Array(indices.length * maxTokens);
       let batchWeights: Float32Array | null = null;
-      let imageOnly: Uint8Array | null = null;
-      if (opts.negativeOnly) {
-        for (let r = 0; r < indices.length; r++) {
-          if (opts.negativeOnly[indices[r]]) {
-            imageOnly ??= new Uint8Array(indices.length);
-            imageOnly[r] = 1;
-          }
-        }
-      }
       for (let r = 0; r < indices.length; r++) {
         batchTokens.set(tokens.subarray(indices[r] * maxTokens, (indices[r] + 1) * maxTokens), r * maxTokens);
       }
@@ -79,9 +66,9 @@ export function batchStream(dataset: ClipDataset, opts: BatchStreamOptions) {
           batchWeights[r] = weights[indices[r]];
           if (batchWeights[r] !== 1) uniform = false;
         }
-        if (uniform && !imageOnly) batchWeights = null;
+        if (uniform) batchWeights = null;
       }
-      const batch: RawBatch = { indices, pixels, tokens: batchTokens, weights: batchWeights, imageOnly };
+      const batch: RawBatch = { indices, pixels, tokens: batchTokens, weights: batchWeights };
       yield batch as unknown as tf.TensorContainer;
     }
   });

@@ -158,11 +158,7 @@ export class BackdoorFilter implements TrainHook {
       // Without `reconsider`, weights only go down: a dropped sample stays dropped.
       const next = cfg.reconsider ? decision.weights[r] : Math.min(old, decision.weights[r]);
       if (next === 0 && old > 0) newlyDropped++;
-      if (next === 0 && cfg.action === 'unlearn') weights.makeNegativeOnly([i]);
-      else {
-        weights.set(i, next);
-        if (next > 0) weights.negativeOnly[i] = 0;
-      }
+      weights.set(i, next);
     }
     const truth = ctx.poison;
     let metrics = { auroc: null as number | null, auprc: null as number | null, fprAt95Tpr: null as number | null };

@@ -69,7 +69,7 @@ export function rankDescending(scores: ArrayLike<number>): Int32Array {
 }
 
 /**
- * Weights for one round's scores. `drop` and `unlearn` give 0 or 1: the top `dropFraction`,
+ * Weights for one round's scores. `drop` gives 0 or 1: the top `dropFraction`,
  * or everything above `threshold` (absolute score, or robust z-score), never
  * more than `maxDropFraction` of the scored samples. `downweight` gives
  * w = 1 / (1 + exp((z - center) / temperature)) on the robust z-score.

@@ -19,8 +19,6 @@ export interface BatchTensors {
   readonly tokens: tf.Tensor2D;
   /** Per-sample loss weights, or undefined when all are 1. */
   readonly weights?: tf.Tensor1D;
-  /** 1 where a weight-0 sample's image still serves as a negative. */
-  readonly imageOnly?: tf.Tensor1D;
 }
 
 const DEFAULT_EMBED_BATCH = 1024;
@@ -71,7 +69,7 @@ export class ClipModel implements EmbeddingModel {
   }
 
   loss(batch: BatchTensors): tf.Scalar {
-    return clipLoss(this.encodeImages(batch.images), this.encodeTexts(batch.tokens), this.logitScale(), batch.weights, batch.imageOnly);
+    return clipLoss(this.encodeImages(batch.images), this.encodeTexts(batch.tokens), this.logitScale(), batch.weights);
   }
 
   /** uint8 HWC pixels of `count` images into a normalised float tensor. */

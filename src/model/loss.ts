@@ -15,12 +15,8 @@ export function l2Normalize(x: tf.Tensor2D): tf.Tensor2D {
  *   loss = sum_i w_i l_i / sum_i w_i.
  * With all weights 1 this is exactly CLIP's loss. Weights in (0, 1) scale a
  * sample's own terms but keep it as a full negative for the others.
- * `imageOnly` marks weight-0 samples whose image stays in as a negative:
- * every caption's text-to-image softmax competes against it, which pushes
- * captions (e.g. a backdoor's target caption) away from that image, while
- * its own caption takes no part.
  */
-export function clipLoss(imageEmb: tf.Tensor2D, textEmb: tf.Tensor2D, logitScale: tf.Scalar, weights?: tf.Tensor1D, imageOnly?: tf.Tensor1D): tf.Scalar {
+export function clipLoss(imageEmb: tf.Tensor2D, textEmb: tf.Tensor2D, logitScale: tf.Scalar, weights?: tf.Tensor1D): tf.Scalar {
   return tf.tidy(() => {
     const n = imageEmb.shape[0];
     const img = l2Normalize(imageEmb);
@@ -33,14 +29,13 @@ export function clipLoss(imageEmb: tf.Tensor2D, textEmb: tf.Tensor2D, logitScale
       const colLoss = tf.neg(tf.sum(tf.mul(tf.logSoftmax(tf.transpose(logits)), eye), 1));
       return tf.mean(tf.add(rowLoss, colLoss)).mul(0.5) as tf.Scalar;
     }
-    const textPresent = tf.cast(tf.greater(weights, 0), 'float32');
-    const imagePresent = imageOnly ? tf.maximum(textPresent, imageOnly) : textPresent;
+    const present = tf.cast(tf.greater(weights, 0), 'float32');
     // A large negative (not -Infinity) keeps the softmax finite when a row is
     // itself excluded; such rows get zero weight below anyway.
-    const excludeTexts = tf.reshape(tf.mul(tf.sub(1, textPresent), -1e9), [1, n]);
-    const excludeImages = tf.reshape(tf.mul(tf.sub(1, imagePresent), -1e9), [1, n]);
-    const imageToText = tf.add(logits, excludeTexts);
-    const logitsT = tf.add(tf.transpose(logits), excludeImages);
+    const exclude = tf.mul(tf.sub(1, present), -1e9);
+    const excludeColumns = tf.reshape(exclude, [1, n]);
+    const imageToText = tf.add(logits, excludeColumns);
+    const logitsT = tf.add(tf.transpose(logits), excludeColumns);
     const rowLoss = tf.neg(tf.sum(tf.mul(tf.logSoftmax(imageToText), eye), 1));
     const colLoss = tf.neg(tf.sum(tf.mul(tf.logSoftmax(logitsT), eye), 1));
     const perSample = tf.mul(tf.add(rowLoss, colLoss), 0.5);

@@ -38,7 +38,6 @@ export interface Checkpoint {
   model: ClipModel;
   state: TrainingState;
   sampleWeights: Float32Array;
-  negativeOnly: Uint8Array;
   optimizer: { step: number; moments: Map<string, { m: Float32Array; v: Float32Array }> };
 }
 
@@ -69,7 +68,6 @@ export async function saveCheckpoint(
     writeJsonAtomic(join(dir, 'optimizer.json'), { format: 'adamw', step: optimizerState.step, options: parts.optimizer.options, weights: specs });
     const w = parts.weights.values;
     writeFileAtomic(join(dir, 'sample-weights.f32'), new Uint8Array(w.buffer, w.byteOffset, w.byteLength));
-    writeFileAtomic(join(dir, 'negative-only.u8'), parts.weights.negativeOnly);
     writeJsonAtomic(join(dir, 'state.json'), parts.state);
   });
   return target;
@@ -93,7 +91,5 @@ export async function loadCheckpoint(outDir: string): Promise<Checkpoint> {
   }
   const raw = readFileSync(join(dir, 'sample-weights.f32'));
   const sampleWeights = new Float32Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength));
-  const negPath = join(dir, 'negative-only.u8');
-  const negativeOnly = existsSync(negPath) ? new Uint8Array(readFileSync(negPath)) : new Uint8Array(sampleWeights.length);
-  return { dir, model, state, sampleWeights, negativeOnly, optimizer: { step: optJson.step, moments } };
+  return { dir, model, state, sampleWeights, optimizer: { step: optJson.step, moments } };
 }

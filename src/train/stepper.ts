@@ -55,7 +55,6 @@ export class LocalStepper implements StepRunner {
         images: model.pixelsToTensor(raw.pixels, size),
         tokens: model.tokensToTensor(raw.tokens, size),
         weights: raw.weights ? tf.tensor1d(raw.weights) : undefined,
-        imageOnly: raw.imageOnly ? tf.tensor1d(raw.imageOnly, 'float32') : undefined,
       };
       const { value, grads } = tf.variableGrads(() => model.loss(batch), this.variables);
       this.optimizer.apply(grads, lr);

@@ -74,7 +74,7 @@ export class Trainer {
     const { config, model, train, resume } = opts;
     this.summary = resume ? resume.state.summary : opts.summary;
     this.summary.status = 'running';
-    this.weights = new SampleWeightTable(train.size, resume?.sampleWeights ?? opts.initialWeights, resume?.negativeOnly);
+    this.weights = new SampleWeightTable(train.size, resume?.sampleWeights ?? opts.initialWeights);
     const optimizerOptions = { beta1: config.train.beta1, beta2: config.train.beta2, eps: config.train.eps, weightDecay: config.train.weightDecay };
     this.stepper = opts.stepper ? opts.stepper(model, optimizerOptions) : new LocalStepper(model, optimizerOptions);
     this.rng = resume ? new Rng(resume.state.rng) : Rng.derive(config.seed, 'train/shuffle');
@@ -136,14 +136,13 @@ export class Trainer {
 
   private async trainEpoch(): Promise<{ loss: number; samples: number; seconds: number; killed: boolean }> {
     const { config, model, train, reporter, signal } = this.opts;
-    const order = this.rng.shuffle(this.weights.loadedIndices());
+    const order = this.rng.shuffle(this.weights.activeIndices());
     const stream = batchStream(train, {
       order,
       batchSize: config.train.batchSize,
       tokens: this.tokens,
       maxTokens: model.arch.maxTokens,
       weights: this.weights.isUniform() ? null : this.weights.values,
-      negativeOnly: this.weights.negativeOnlyCount() ? this.weights.negativeOnly : null,
       prefetch: config.data.prefetch,
     });
     const totalSteps = this.totalSteps();

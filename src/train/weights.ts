@@ -6,17 +6,10 @@
  */
 export class SampleWeightTable {
   readonly values: Float32Array;
-  /**
-   * 1 = the sample's image stays in the loader as a negative only: its own
-   * (poisoned) caption is out of the loss, but every caption in its batch is
-   * pushed away from its image. Used to unlearn a trigger.
-   */
-  readonly negativeOnly: Uint8Array;
 
-  constructor(size: number, initial?: Float32Array, negativeOnly?: Uint8Array) {
+  constructor(size: number, initial?: Float32Array) {
     if (initial && initial.length !== size) throw new RangeError(`weight table of ${size} given ${initial.length} values`);
     this.values = initial ? Float32Array.from(initial) : new Float32Array(size).fill(1);
-    this.negativeOnly = negativeOnly && negativeOnly.length === size ? Uint8Array.from(negativeOnly) : new Uint8Array(size);
   }
 
   get size(): number {
@@ -32,20 +25,9 @@ export class SampleWeightTable {
     this.values[index] = weight;
   }
 
-  /** Drop samples: weight 0, and out of the loader. */
+  /** Drop samples: weight 0. */
   drop(indices: Iterable<number>): void {
-    for (const i of indices) {
-      this.values[i] = 0;
-      this.negativeOnly[i] = 0;
-    }
-  }
-
-  /** Keep samples' images as negatives only (weight 0, still loaded). */
-  makeNegativeOnly(indices: Iterable<number>): void {
-    for (const i of indices) {
-      this.values[i] = 0;
-      this.negativeOnly[i] = 1;
-    }
+    for (const i of indices) this.values[i] = 0;
   }
 
   /** Indices with weight > 0, ascending. */
@@ -56,19 +38,6 @@ export class SampleWeightTable {
     let j = 0;
     for (let i = 0; i < this.values.length; i++) if (this.values[i] > 0) out[j++] = i;
     return out;
-  }
-
-  /** Indices the loader serves: weight > 0, or kept as negatives. */
-  loadedIndices(): Int32Array {
-    const out: number[] = [];
-    for (let i = 0; i < this.values.length; i++) if (this.values[i] > 0 || this.negativeOnly[i]) out.push(i);
-    return Int32Array.from(out);
-  }
-
-  negativeOnlyCount(): number {
-    let n = 0;
-    for (let i = 0; i < this.negativeOnly.length; i++) n += this.negativeOnly[i];
-    return n;
   }
 
   activeCount(): number {
@@ -84,7 +53,6 @@ export class SampleWeightTable {
     return this.values.length ? s / this.values.length : 0;
   }
 
-  /** All weights 1 and nothing negative-only: batches need no weighting. */
   isUniform(): boolean {
     for (let i = 0; i < this.values.length; i++) if (this.values[i] !== 1) return false;
     return true;

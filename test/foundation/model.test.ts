@@ -39,25 +39,6 @@ describe('clip loss', () => {
     expect(Array.from(g.slice([2, 0], [1, 2]).dataSync())).toEqual([0, 0]);
   });
 
-  it('a negative-only image competes in every caption’s softmax but has no loss of its own', () => {
-    const img = tf.tensor2d([[1, 0.2], [0.1, 1], [0.7, 0.7]]);
-    const txt = tf.tensor2d([[0.9, 0.1], [0.3, 1], [0.6, 0.8]]);
-    const s = 3;
-    const logits = tf.mul(tf.matMul(tf.div(img, tf.norm(img, 2, 1, true)), tf.transpose(tf.div(txt, tf.norm(txt, 2, 1, true)))), s).arraySync() as number[][];
-    // Samples 0, 1 train; sample 2's image is a negative only. By hand:
-    // image->text rows 0, 1 over texts {0, 1}; text->image columns 0, 1 over images {0, 1, 2}.
-    const lse = (xs: number[]) => Math.log(xs.reduce((a, x) => a + Math.exp(x), 0));
-    const row = (i: number) => lse([logits[i][0], logits[i][1]]) - logits[i][i];
-    const col = (j: number) => lse([logits[0][j], logits[1][j], logits[2][j]]) - logits[j][j];
-    const expected = (0.5 * (row(0) + col(0)) + 0.5 * (row(1) + col(1))) / 2;
-    const got = clipLoss(img, txt, tf.scalar(s), tf.tensor1d([1, 1, 0]), tf.tensor1d([0, 0, 1])).dataSync()[0];
-    expect(got).toBeCloseTo(expected, 5);
-    // Its caption gets no gradient; its image does (it is pushed away from the other captions).
-    const [gi, gt] = tf.grads((a: tf.Tensor, b: tf.Tensor) => clipLoss(a as tf.Tensor2D, b as tf.Tensor2D, tf.scalar(s), tf.tensor1d([1, 1, 0]), tf.tensor1d([0, 0, 1])))([img, txt]);
-    expect(Array.from(gt.slice([2, 0], [1, 2]).dataSync())).toEqual([0, 0]);
-    expect(Math.abs(gi.slice([2, 0], [1, 2]).dataSync()[0])).toBeGreaterThan(1e-4);
-  });
-
   it('fractional weights scale a sample’s own terms', () => {
     const img = tf.tensor2d([[1, 0.2], [0.1, 1]]);
     const txt = tf.tensor2d([[0.9, 0.1], [0.3, 1]]);
