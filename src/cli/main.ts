@@ -35,7 +35,7 @@ export async function main(args: string[]): Promise<void> {
     .command(demo.command, demo.describe, demo.builder, demo.handler)
     .demandCommand(1, 'name a command, e.g. `clip-backdoor-filter train --config configs/quickstart.yaml`')
     .strictCommands()
-    .parserConfiguration({ 'dot-notation': true, 'camel-case-expansion': true, 'duplicate-arguments-array': false })
+    .parserConfiguration({ 'dot-notation': true, 'camel-case-expansion': true })
     .fail((msg, err) => {
       if (err) fail(err);
       process.stderr.write(`error: ${msg}\nrun with --help for usage\n`);

@@ -75,6 +75,10 @@ function unwrap(schema: z.ZodTypeAny): z.ZodTypeAny {
  */
 export function coerceToSchema(value: unknown, schema: z.ZodTypeAny = configSchema): unknown {
   const s = unwrap(schema);
+  // A scalar option given twice on the command line arrives as a list: the last one wins.
+  if (Array.isArray(value) && value.length > 0 && !(s instanceof z.ZodArray || s instanceof z.ZodTuple || s instanceof z.ZodAny || s instanceof z.ZodUnknown)) {
+    return coerceToSchema(value[value.length - 1], schema);
+  }
   if (s instanceof z.ZodObject && isPlainObject(value)) {
     const shape = s.shape as Record<string, z.ZodTypeAny>;
     const out: JsonObject = {};

@@ -25,7 +25,11 @@ export interface RunComparison {
   readonly epochs: number;
   readonly cleanAccuracy: number | null;
   readonly attackSuccessRate: number | null;
-  /** AUROC of the round whose decisions the final model trained under (the rewind round, else the first). */
+  /**
+   * AUROC of the first round: the one that scores the whole training set
+   * and makes most of the decisions (later rounds score only what is left,
+   * so their AUROC measures the hard residue).
+   */
   readonly decidingAuroc: number | null;
   readonly decidingEpoch: number | null;
   /** After the last round. */
@@ -49,7 +53,7 @@ export function compareRun(summary: RunSummary, dir: string, name = basename(dir
   const filter = summary.filter as { detector?: string; mode?: string; rounds?: RoundLike[] } | null;
   const rounds = filter?.rounds ?? [];
   const rewind = summary.rewinds?.[0];
-  const deciding = rounds.find((r) => r.epoch === rewind) ?? rounds[0] ?? null;
+  const deciding = rounds[0] ?? null;
   const last = rounds[rounds.length - 1] ?? null;
   return {
     name,
@@ -81,7 +85,7 @@ const COLUMNS: [string, (r: RunComparison) => string][] = [
   ['filter', (r) => r.filter],
   ['clean acc', (r) => num(r.cleanAccuracy)],
   ['ASR', (r) => num(r.attackSuccessRate)],
-  ['AUROC', (r) => (r.decidingAuroc === null ? '–' : `${num(r.decidingAuroc)} (ep ${r.decidingEpoch})`)],
+  ['AUROC round 1', (r) => (r.decidingAuroc === null ? '–' : `${num(r.decidingAuroc)} (ep ${r.decidingEpoch})`)],
   ['poisons left', (r) => (r.poisonsRemaining === null ? (r.poisonCount ? String(r.poisonCount) : '–') : `${r.poisonsRemaining}/${r.poisonCount}`)],
   ['clean dropped', (r) => (r.cleanDropped === null ? '–' : String(r.cleanDropped))],
   ['epochs', (r) => String(r.epochs)],

@@ -24,9 +24,10 @@ describe('CLI: backdoor filter, score, compare, poison, demo', () => {
     expect(s.eval.attackSuccessRate).toBeGreaterThanOrEqual(0);
     expect(existsSync(join(out, 'scores-epoch1.csv'))).toBe(true);
     expect(JSON.parse(readFileSync(join(out, 'poison.json'), 'utf8')).indices).toHaveLength(10);
-    const cmp = runCli(['compare', out, '--format', 'json']);
+    const cmp = runCli(['compare', out, join(out, 'summary.json'), '--format', 'json']);
     expect(cmp.status).toBe(0);
     const rows = JSON.parse(cmp.stdout);
+    expect(rows).toHaveLength(2);
     expect(rows[0]).toMatchObject({ attack: 'badnets', poisonCount: 10, decidingEpoch: 1 });
   });
 

@@ -53,6 +53,10 @@ describe('config', () => {
     expect(raw).toEqual({ train: { epochs: 3 }, filter: { enabled: true }, model: { hidden: [64, 32] }, poison: { target: '9', attack: 'badnets' } });
   });
 
+  it('lets the last of a repeated scalar option win, but keeps real lists', () => {
+    expect(coerceToSchema({ data: { size: [256, 1024] }, model: { hidden: [64, 32] } })).toEqual({ data: { size: 1024 }, model: { hidden: [64, 32] } });
+  });
+
   it('merges later sources over earlier ones, replacing arrays', () => {
     expect(mergeConfigs({ model: { hidden: [1, 2], embedDim: 4 } }, { model: { hidden: [3] } })).toEqual({ model: { hidden: [3], embedDim: 4 } });
     expect(overridesFromDotted([['data.size', 5], ['seed', 1]])).toEqual({ data: { size: 5 }, seed: 1 });
