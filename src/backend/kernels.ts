@@ -32,6 +32,17 @@ interface WasmBackendLike {
 
 const backendsWithSlowTransposedMatMul = new Set<string>(['wasm', 'cpu']);
 let gradientInstalled = false;
+/** Benchmarks switch the speed-ups off to measure tfjs's defaults in the same process. */
+let fastPaths = true;
+
+/**
+ * Turn the explicit-transpose matMul gradient and the row-copy gather on or
+ * off (the missing kernels stay, or nothing could train). For `bench/train`:
+ * tfjs's default path measured in the same process as ours.
+ */
+export function useFastPaths(enabled: boolean): void {
+  fastPaths = enabled;
+}
 
 function kernel(name: string, backendName: string): KernelFn {
   return tf.getKernel(name, backendName).kernelFunc as unknown as KernelFn;
@@ -46,7 +57,7 @@ function installMatMulGradient(): void {
     gradFunc: (dy, saved, attrs) => {
       const [a, b] = saved;
       const rankOk = a.rank === 2 && b.rank === 2;
-      if (!rankOk || !backendsWithSlowTransposedMatMul.has(tf.getBackend())) {
+      if (!fastPaths || !rankOk || !backendsWithSlowTransposedMatMul.has(tf.getBackend())) {
         return original.gradFunc(dy, saved, attrs);
       }
       const g = dy as tf.Tensor2D;
@@ -164,7 +175,7 @@ function installWasmRowGather(): void {
       const { x, indices } = inputs as { x: TensorInfo; indices: TensorInfo };
       const { axis, batchDims } = attrs as unknown as tf.GatherV2Attrs;
       const rowAxis = (axis ?? 0) === 0 || (axis ?? 0) === -x.shape.length;
-      if (!rowAxis || (batchDims ?? 0) !== 0 || x.shape.length < 1 || (x.dtype !== 'float32' && x.dtype !== 'int32')) {
+      if (!fastPaths || !rowAxis || (batchDims ?? 0) !== 0 || x.shape.length < 1 || (x.dtype !== 'float32' && x.dtype !== 'int32')) {
         return fallback({ inputs, backend, attrs });
       }
       const rows = x.shape[0];
