@@ -15,6 +15,7 @@ import { loadCheckpoint } from './checkpoint.js';
 import type { PoisonTruth, TrainHook } from './hooks.js';
 import type { PoisonSummary, RunSummary } from './summary.js';
 import { Trainer, type TrainResult } from './trainer.js';
+import { WorkerStepper } from './parallel/workerStepper.js';
 
 /** What poisoning a run produces; `attacks/` provides it (see `preparePoison`). */
 export interface PreparedPoison {
@@ -176,6 +177,7 @@ export async function runTraining(config: Config, options: RunOptions = {}): Pro
     resume,
     summary: initialSummary(config, backend, splits, train, poison?.summary ?? null),
     initialWeights: options.initialWeights,
+    stepper: config.train.workers > 1 ? (m, opts) => new WorkerStepper(m, opts, { workers: config.train.workers, backend: backend.name, seed: config.seed }) : undefined,
   });
   const poisonFile = join(outDir, 'poison.json');
   if (poison && existsSync(poisonFile)) trainer.recorder.addArtifact(poisonFile, 'poison.json');
