@@ -1,3 +1,4 @@
+import { basename, dirname } from 'node:path';
 import type { Argv } from 'yargs';
 import { compareRun, formatComparisonMarkdown, formatComparisonTable, readSummary } from '../../eval/compare.js';
 
@@ -12,7 +13,11 @@ export function builder(y: Argv) {
 }
 
 export async function handler(argv: Record<string, unknown>): Promise<void> {
-  const rows = (argv.runs as string[]).map((dir) => compareRun(readSummary(dir), dir));
+  const dirs = (argv.runs as string[]).map((d) => d.replace(/\/summary\.json$/, '').replace(/\/+$/, ''));
+  const names = dirs.map((d) => basename(d));
+  // Same-named runs from different folders (runs/a/x, runs/b/x) keep their folder in the name.
+  const label = (d: string, i: number) => (names.filter((n) => n === names[i]).length > 1 ? `${basename(dirname(d))}/${names[i]}` : names[i]);
+  const rows = dirs.map((dir, i) => compareRun(readSummary(dir), dir, label(dir, i)));
   const format = argv.format as string;
   const text = format === 'json' ? JSON.stringify(rows, null, 2) : format === 'markdown' ? formatComparisonMarkdown(rows) : formatComparisonTable(rows);
   process.stdout.write(text + '\n');
