@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Rng } from '../util/rng.js';
+import { bagOfWordsMean } from './bagOfWords.js';
 import { normal, type ParamSet } from './params.js';
 
 /** Everything needed to rebuild a model: saved in model.json's `modelTopology`. */
@@ -81,17 +82,11 @@ export function createTextTower(params: ParamSet, arch: ClipArchitecture, rng: R
 /**
  * Token ids [B, L] (0 = padding) to projected text embeddings: the mean of the
  * caption's word vectors (a bag of words, like torch's EmbeddingBag 'mean'),
- * then optional hidden layers and a linear projection. The lookup is a
- * `gather`, never a one-hot matmul over the vocabulary; on wasm its gradient
- * kernel is provided by backend/kernels.ts.
+ * then optional hidden layers and a linear projection. The lookup is a row
+ * gather, never a one-hot matmul over the vocabulary (see bagOfWords.ts).
  */
 export function textTower(params: ParamSet, arch: ClipArchitecture, tokens: tf.Tensor2D): tf.Tensor2D {
-  const [batch, length] = tokens.shape;
-  const vectors = tf.gather(params.get('text/embedding'), tokens) as tf.Tensor3D; // [B, L, W]
-  const mask = tf.cast(tf.notEqual(tokens, 0), 'float32'); // [B, L]
-  const summed = tf.sum(tf.mul(vectors, tf.reshape(mask, [batch, length, 1])), 1) as tf.Tensor2D;
-  const counts = tf.maximum(tf.sum(mask, 1, true), 1);
-  let x = tf.div(summed, counts) as tf.Tensor2D;
+  let x = bagOfWordsMean(params.get('text/embedding') as tf.Tensor2D, tokens);
   arch.textHidden.forEach((_, i) => {
     x = tf.relu(dense(params, `text/dense${i}`, x));
   });

@@ -175,3 +175,25 @@ describe('wasm row gather', () => {
     expect(() => tf.gather(table, tf.tensor1d([3], 'int32'))).toThrow(/not in \[0, 2\]/);
   });
 });
+
+describe('bag-of-words text features', () => {
+  it('equal the masked mean and its autodiff gradient, and leave the pad row untouched', async () => {
+    const { bagOfWordsMean } = await import('../../src/model/bagOfWords.js');
+    const table = tf.tensor2d([[9, 9], [1, 2], [3, 4], [5, 6]]); // row 0 = <pad>
+    const tokens = tf.tensor2d([[1, 2, 0], [3, 3, 1], [0, 0, 0]], [3, 3], 'int32');
+    const reference = (t: tf.Tensor) => {
+      const v = tf.gather(t as tf.Tensor2D, tokens);
+      const mask = tf.cast(tf.notEqual(tokens, 0), 'float32');
+      return tf.div(tf.sum(tf.mul(v, tf.expandDims(mask, 2)), 1), tf.maximum(tf.sum(mask, 1, true), 1));
+    };
+    // caption 1 = rows 3, 3, 1: ([5,6] + [5,6] + [1,2]) / 3; caption 2 is all padding
+    const round = (m: unknown) => (m as number[][]).flat().map((v) => +v.toFixed(5));
+    expect(round(bagOfWordsMean(table, tokens).arraySync())).toEqual(round([[2, 3], [11 / 3, 14 / 3], [0, 0]]));
+    expect(round(bagOfWordsMean(table, tokens).arraySync())).toEqual(round(reference(table).arraySync()));
+    const w = tf.tensor2d([[1, -2], [0.5, 3], [7, 7]]);
+    const ours = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(bagOfWordsMean(t as tf.Tensor2D, tokens), w)))(table).arraySync() as number[][];
+    const auto = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(reference(t), w)))(table).arraySync() as number[][];
+    expect(ours.flat().map((v) => +v.toFixed(5))).toEqual(auto.flat().map((v) => +v.toFixed(5)));
+    expect(ours[0]).toEqual([0, 0]);
+  });
+});
