@@ -29,7 +29,7 @@ export const DEFAULT_SEARCH: Readonly<NeighborSearchOptions> = Object.freeze({
   method: 'exact',
   reference: 'sampled',
   referenceSize: 2048,
-  referenceRepeats: 1,
+  referenceRepeats: 4,
   distance: 'l2',
   blockSize: 2048,
   hnsw: { M: 16, efConstruction: 200, efSearch: 64 },
