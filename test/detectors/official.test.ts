@@ -126,7 +126,7 @@ describe('official detectors over reference chunks', () => {
   it.each(['slof-official', 'kdist-official', 'dao-official'] as const)('%s applies the batch scores to every sampled chunk', (name) => {
     const n = 230, d = 4, k = 5, R = 50;
     const pts = randomPoints(n, d, 106);
-    const det = createDetector(name, { search: { ...DEFAULT_SEARCH, reference: 'sampled', referenceSize: R } });
+    const det = createDetector(name, { search: { ...DEFAULT_SEARCH, reference: 'sampled', referenceSize: R, referenceRepeats: 1 } });
     const got = det.score({ embeddings: pts, n, d, k, rng: new Rng(8) });
     const expected = new Array<number>(n);
     // same permutation draw; chunks with <= k + 1 points merge (the official scores need k + 2)
@@ -142,7 +142,7 @@ describe('official detectors over reference chunks', () => {
     const n = 90, d = 3, k = 4;
     const images = randomPoints(n, d, 107);
     const captions = randomPoints(n, d, 108);
-    const det = createDetector('dao-official', { embedding: 'image+text', search: { ...DEFAULT_SEARCH, reference: 'sampled', referenceSize: 40 } });
+    const det = createDetector('dao-official', { embedding: 'image+text', search: { ...DEFAULT_SEARCH, reference: 'sampled', referenceSize: 40, referenceRepeats: 1 } });
     const got = det.score({ embeddings: images, textEmbeddings: captions, n, d, k, rng: new Rng(9) });
     const expected = new Array<number>(n);
     for (const members of sampledReferences(n, 40, officialMinBatch(k, true) - 1, new Rng(9))) {

@@ -64,7 +64,7 @@ function expectClose(actual: ArrayLike<number>, expected: ArrayLike<number>, rel
   }
 }
 
-const sampled = (over: Partial<NeighborSearchOptions> = {}) => ({ search: { ...DEFAULT_SEARCH, reference: 'sampled' as const, ...over } });
+const sampled = (over: Partial<NeighborSearchOptions> = {}) => ({ search: { ...DEFAULT_SEARCH, reference: 'sampled' as const, referenceRepeats: 1, ...over } });
 const kinds: Kind[] = ['kdist', 'slof', 'lof', 'lid', 'dao'];
 
 describe('sampled references', () => {
