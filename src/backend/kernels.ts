@@ -195,6 +195,16 @@ function installWasmRowGather(): void {
   tf.registerKernel(config as tf.KernelConfig);
 }
 
+/**
+ * Whether small fused computations (the contrastive loss on [B, B] logits)
+ * should run on the host: true on the CPU backends, where reading a tensor is
+ * a copy and kernel launches dominate; false on native/GPU backends, where a
+ * read would stall the device.
+ */
+export function prefersHostKernels(): boolean {
+  return fastPaths && backendsWithSlowTransposedMatMul.has(tf.getBackend());
+}
+
 /** Idempotent; called by `selectBackend` once the backend is known. */
 export function installKernels(backend: BackendName): void {
   installMatMulGradient();

@@ -1,4 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
+import { prefersHostKernels } from '../backend/kernels.js';
+import { hostSymmetricCrossEntropy } from './contrastive.js';
 
 /**
  * Rows scaled to unit L2 norm (epsilon keeps a zero row finite). rsqrt of a
@@ -27,6 +29,15 @@ export function clipLoss(imageEmb: tf.Tensor2D, textEmb: tf.Tensor2D, logitScale
     const txt = l2Normalize(textEmb);
     // transpose first: the wasm backend's transposed matMul is ~10x slower.
     const logits = tf.mul(tf.matMul(img, tf.transpose(txt)), logitScale) as tf.Tensor2D;
+    if (prefersHostKernels()) return hostSymmetricCrossEntropy(logits, weights);
+    return symmetricCrossEntropy(logits, weights);
+  });
+}
+
+/** The tensor-op version of the symmetric cross-entropy (kept for GPU backends, and as the reference in tests). */
+export function symmetricCrossEntropy(logits: tf.Tensor2D, weights?: tf.Tensor1D): tf.Scalar {
+  return tf.tidy(() => {
+    const n = logits.shape[0];
     const eye = tf.eye(n);
     if (!weights) {
       const rowLoss = tf.neg(tf.sum(tf.mul(tf.logSoftmax(logits), eye), 1));

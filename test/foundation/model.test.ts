@@ -197,3 +197,19 @@ describe('bag-of-words text features', () => {
     expect(ours[0]).toEqual([0, 0]);
   });
 });
+
+describe('host contrastive loss', () => {
+  it('equals the tensor version in value and gradient, with and without weights', async () => {
+    const { hostSymmetricCrossEntropy } = await import('../../src/model/contrastive.js');
+    const { symmetricCrossEntropy } = await import('../../src/model/loss.js');
+    const logits = tf.tidy(() => tf.mul(tf.randomNormal([7, 7], 0, 1, 'float32', 3), 4)) as tf.Tensor2D;
+    for (const w of [undefined, tf.tensor1d([1, 0, 0.5, 1, 0, 1, 0.25])]) {
+      const a = hostSymmetricCrossEntropy(logits, w).dataSync()[0];
+      const b = symmetricCrossEntropy(logits, w).dataSync()[0];
+      expect(a).toBeCloseTo(b, 4);
+      const ga = tf.grad((x: tf.Tensor) => hostSymmetricCrossEntropy(x as tf.Tensor2D, w))(logits).dataSync();
+      const gb = tf.grad((x: tf.Tensor) => symmetricCrossEntropy(x as tf.Tensor2D, w))(logits).dataSync();
+      expect(Math.max(...Array.from(ga, (v, i) => Math.abs(v - gb[i])))).toBeLessThan(1e-5);
+    }
+  });
+});
