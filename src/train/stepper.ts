@@ -1,6 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import type { RawBatch } from '../data/stream.js';
 import type { ClipModel } from '../model/clip.js';
+import { prefersHostKernels } from '../backend/kernels.js';
+import { FlatAdamW } from './flatAdamw.js';
 import { AdamW, type AdamWOptions } from './optimizer.js';
 
 export interface OptimizerMoments {
@@ -34,16 +36,20 @@ export interface StepRunner {
   dispose(): Promise<void>;
 }
 
-/** Forward, backward and AdamW in this thread, on the model's own variables. */
+/**
+ * Forward, backward and AdamW in this thread, on the model's own variables.
+ * On the CPU backends the update runs on host copies (FlatAdamW); elsewhere
+ * with tensor ops (AdamW), which keeps a GPU's parameters on the device.
+ */
 export class LocalStepper implements StepRunner {
-  private readonly optimizer: AdamW;
+  private readonly optimizer: AdamW | FlatAdamW;
   private readonly variables: tf.Variable[];
 
   constructor(
     private readonly model: ClipModel,
     readonly optimizerOptions: AdamWOptions,
   ) {
-    this.optimizer = new AdamW(model.params.list, optimizerOptions);
+    this.optimizer = prefersHostKernels() ? new FlatAdamW(model.params.list, optimizerOptions) : new AdamW(model.params.list, optimizerOptions);
     this.variables = model.params.variables();
   }
 
@@ -67,10 +73,12 @@ export class LocalStepper implements StepRunner {
 
   async syncModel(): Promise<void> {}
 
-  async reloadFromModel(): Promise<void> {}
+  async reloadFromModel(): Promise<void> {
+    if (this.optimizer instanceof FlatAdamW) this.optimizer.reload();
+  }
 
-  optimizerState(): Promise<OptimizerState> {
-    return this.optimizer.state();
+  async optimizerState(): Promise<OptimizerState> {
+    return this.optimizer instanceof FlatAdamW ? this.optimizer.stateByName() : this.optimizer.state();
   }
 
   async restoreOptimizer(state: { step: number; moments: Map<string, { m: Float32Array; v: Float32Array }> }): Promise<void> {
@@ -82,6 +90,6 @@ export class LocalStepper implements StepRunner {
   }
 
   async dispose(): Promise<void> {
-    this.optimizer.dispose();
+    if (this.optimizer instanceof AdamW) this.optimizer.dispose();
   }
 }

@@ -2,7 +2,7 @@ import type { AdamWOptions } from '../optimizer.js';
 import type { ClipArchitecture } from '../../model/towers.js';
 import type { Normalization } from '../../model/clip.js';
 import type { TokenizerJson } from '../../data/tokenizer.js';
-import type { ParamSlot } from './layout.js';
+import type { ParamSlot } from '../flatLayout.js';
 
 /**
  * The contract between `WorkerStepper` (main thread) and `worker.ts`: shared

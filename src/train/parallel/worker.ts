@@ -11,9 +11,9 @@ import { imageBytes } from '../../data/types.js';
 import { Tokenizer } from '../../data/tokenizer.js';
 import { ClipModel } from '../../model/clip.js';
 import { clipLoss } from '../../model/loss.js';
-import { copyTensorInto, tensorFrom } from './tensorIO.js';
-import { adamwRange, updatePartition, type FlatOptimizerState } from './adamw.js';
-import { decayMask, flatLayout, layoutMismatch, evenSplit, type FlatLayout } from './layout.js';
+import { copyTensorInto, tensorFrom } from '../../backend/tensorIO.js';
+import { adamwRange, updatePartition, type FlatOptimizerState } from '../flatAdamw.js';
+import { decayMask, flatLayout, layoutMismatch, evenSplit, type FlatLayout } from '../flatLayout.js';
 import {
   AbortedError,
   barrier,

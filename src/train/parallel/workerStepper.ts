@@ -6,7 +6,7 @@ import { imageBytes } from '../../data/types.js';
 import type { ClipModel } from '../../model/clip.js';
 import type { AdamWOptions } from '../optimizer.js';
 import type { OptimizerState, StepRunner } from '../stepper.js';
-import { flatLayout, type FlatLayout } from './layout.js';
+import { flatLayout, type FlatLayout } from '../flatLayout.js';
 import {
   clearAbort,
   CTL_FINISHED,
