@@ -3,10 +3,11 @@ import { preparePoison } from './attacks/prepare.js';
 import { resolveConfig } from './config/load.js';
 import type { Config } from './config/schema.js';
 import { backdoorFilter, type FilterSummary } from './filter/hook.js';
-import { loadCheckpoint } from './train/checkpoint.js';
+import { existsSync } from 'node:fs';
+import { checkpointPath, loadCheckpoint } from './train/checkpoint.js';
 import { mlflowTracking } from './tracking/index.js';
 import type { TrainHook } from './train/hooks.js';
-import { runTraining, type RunOptions, type RunSetup } from './train/run.js';
+import { defaultOutDir, runTraining, type RunOptions, type RunSetup } from './train/run.js';
 import type { TrainResult } from './train/trainer.js';
 
 /**
@@ -47,10 +48,18 @@ export async function runPipeline(config: Config, options: PipelineOptions = {})
  */
 async function runRetrain(config: Config, options: PipelineOptions): Promise<TrainResult & { setup: RunSetup }> {
   const reporter = options.reporter;
-  const outDir = config.out ?? join('runs', 'retrain');
+  const outDir = config.out ?? defaultOutDir();
+  const phase2Config = config.out ? config : resolveConfig({ ...(config as object), out: outDir } as never);
   const phase1Config = resolveConfig({ ...(config as object), out: join(outDir, 'phase1'), tracking: { ...config.tracking, enabled: false } } as never);
   reporter?.info('retrain mode, phase 1: training on the unfiltered data, then scoring once');
-  const phase1 = await runTraining(phase1Config, { ...options, resume: false, poison: preparePoison, hookFactories: [() => backdoorFilter(), ...(options.hookFactories ?? [])] });
+  // --resume continues whichever phase was interrupted (a finished phase 1 is not trained again).
+  const hasCheckpoint = (dir: string) => existsSync(join(checkpointPath(dir), 'state.json'));
+  const phase1 = await runTraining(phase1Config, {
+    ...options,
+    resume: Boolean(options.resume) && hasCheckpoint(phase1Config.out!),
+    poison: preparePoison,
+    hookFactories: [() => backdoorFilter(), ...(options.hookFactories ?? [])],
+  });
   if (phase1.status !== 'finished') return phase1;
   const checkpoint = await loadCheckpoint(phase1.setup.outDir);
   checkpoint.model.dispose();
@@ -70,8 +79,9 @@ async function runRetrain(config: Config, options: PipelineOptions): Promise<Tra
     },
   };
   reporter?.info(`retrain mode, phase 2: training from scratch on ${checkpoint.sampleWeights.filter((w) => w > 0).length} kept samples`);
-  return runTraining(config, {
+  return runTraining(phase2Config, {
     ...options,
+    resume: Boolean(options.resume) && hasCheckpoint(outDir),
     poison: preparePoison,
     initialWeights: checkpoint.sampleWeights,
     hookFactories: [() => carryOver, ...standardHookFactories({ ...config, filter: { ...config.filter, enabled: false } } as Config, options.hookFactories)],
