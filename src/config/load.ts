@@ -206,9 +206,29 @@ export function readConfigFileWithBase(path: string, seen: string[] = []): JsonO
   return mergeConfigs(readConfigFileWithBase(resolvePath(dirname(full), base), [...seen, full]), raw);
 }
 
+/** Pairs of keys that exclude each other: setting one in a later source removes the other from earlier ones. */
+const EXCLUSIVE: [section: string, a: string, b: string][] = [
+  ['poison', 'rate', 'count'],
+  ['filter', 'dropFraction', 'threshold'],
+];
+
+function dropOverridden(base: JsonObject, overrides: JsonObject): JsonObject {
+  const out = { ...base };
+  for (const [section, a, b] of EXCLUSIVE) {
+    const o = overrides[section];
+    const f = out[section];
+    if (!isPlainObject(o) || !isPlainObject(f)) continue;
+    const copy = { ...f };
+    if (o[a] !== undefined) delete copy[b];
+    if (o[b] !== undefined) delete copy[a];
+    out[section] = copy;
+  }
+  return out;
+}
+
 /** File (optional, with its `extends:` chain) + overrides, the order every command uses. */
 export function loadConfig(options: { file?: string; overrides?: JsonObject }): Config {
-  const fromFile = options.file ? readConfigFileWithBase(options.file) : {};
+  const fromFile = dropOverridden(options.file ? readConfigFileWithBase(options.file) : {}, options.overrides ?? {});
   return resolveConfig(mergeConfigs(fromFile, options.overrides ?? {}));
 }
 

@@ -19,6 +19,13 @@ describe('configs/', () => {
     expect(loadConfig({ file: 'configs/quickstart.yaml' }).data.kind).toBe('synthetic');
   });
 
+  it('lets a command-line poison.count replace the file\'s poison.rate (and the reverse)', () => {
+    const p = loadConfig({ file: 'configs/quickstart-poisoned.yaml', overrides: { poison: { count: 3 } } }).poison;
+    expect(p?.count).toBe(3);
+    expect(p?.rate).toBeUndefined();
+    expect(loadConfig({ file: 'configs/quickstart-poisoned.yaml', overrides: { poison: { rate: 0.02 } } }).poison?.rate).toBe(0.02);
+  });
+
   it('resolves extends relative to the file and merges the child over the base', () => {
     const dir = tempDir();
     writeFileSync(join(dir, 'base.yaml'), 'model:\n  embedDim: 32\n  hidden: [8]\ntrain:\n  epochs: 3\n');

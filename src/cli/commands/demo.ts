@@ -26,7 +26,7 @@ export async function handler(argv: Record<string, unknown>): Promise<void> {
   const out = resolve(argv.out as string);
   const base = { backend: argv.backend, quiet: argv.quiet };
   const variants: [string, Record<string, unknown>][] = [
-    ['clean', { poison: { count: 0, rate: undefined } }],
+    ['clean', { poison: { count: 0 } }],
     ['poisoned', {}],
     ['filtered', { filter: { enabled: true } }],
   ];
@@ -35,11 +35,9 @@ export async function handler(argv: Record<string, unknown>): Promise<void> {
   const rows = [];
   try {
     for (const [name, overrides] of variants) {
-      const fromFile = loadConfig({ file: argv.config as string });
-      const poison = fromFile.poison ? { ...fromFile.poison, ...((overrides.poison as object) ?? {}) } : null;
       const config = loadConfig({
         file: argv.config as string,
-        overrides: { ...base, ...overrides, poison, out: join(out, name), tracking: { runName: `demo-${name}` } } as never,
+        overrides: { ...base, ...overrides, out: join(out, name), tracking: { runName: `demo-${name}` } } as never,
       });
       reporter.info(`\n== ${name}: ${config.poison && (config.poison.count ?? 1) > 0 ? `${config.poison.attack} poisoning` : 'no poisoning'}${config.filter.enabled ? ', backdoor filter on' : ''} ==`);
       const result = await runPipeline(config, { reporter, signal: signals.signal });
