@@ -190,6 +190,8 @@ export const filterSchema = z
       .default({}),
     /** Rows per block of the exact neighbour search (bounds memory to block x N). */
     blockSize: positiveInt.default(2048),
+    /** Worker threads for embedding, neighbour search and scoring; 0 = every core this process may use. */
+    threads: nonNegativeInt.default(0),
     action: z.enum(['drop', 'downweight']).default('drop'),
     /** Drop this top fraction of scores (exclusive with `threshold`). */
     dropFraction: fraction.optional(),

@@ -41,17 +41,19 @@
  * Thresholding and what to do with high scores is the filter's job.
  */
 import type { FilterConfig } from '../config/schema.js';
-import { buildGraph, DEFAULT_SEARCH, searchOptionsFromConfig, type NeighborSearchOptions } from '../neighbors/search.js';
+import { DEFAULT_SEARCH, searchOptionsFromConfig, type NeighborSearchOptions } from '../neighbors/search.js';
 import { truncateGraph, type NeighborGraph } from '../neighbors/types.js';
 import { UserError } from '../util/errors.js';
 import { Rng } from '../util/rng.js';
 import { isolationForestScores } from './iforest.js';
 import { scoreGraph, type GraphScoreKind } from './local.js';
-import { officialMinBatch, officialScoresFromGraph, type OfficialKind } from './official.js';
-import { finiteRows, noNaN, referenceGraph, scoreOverReferences, withFiniteRows, type ReferenceSet } from './runner.js';
-import type { Detector, DetectorInput } from './types.js';
+import { officialMinBatch, type OfficialKind } from './official.js';
+import { finiteRows, noNaN, scoreOverReferences, scoreOverReferencesAsync, specScorer, withFiniteRows, withFiniteRowsAsync } from './runner.js';
+import type { SetScoreSpec } from './setScore.js';
+import type { Detector, DetectorInput, ParallelOptions } from './types.js';
 
-export type { Detector, DetectorInput } from './types.js';
+export type { Detector, DetectorInput, ParallelOptions } from './types.js';
+export type { SetScoreSpec } from './setScore.js';
 export { countDuplicateGroups, zeroKDistanceCount, type DuplicateGroups } from './duplicates.js';
 export { kdistScores, slofScores, lofScores, lidScores, daoScores, distanceFloor, kDistances, scoreGraph, type GraphScoreKind } from './local.js';
 export { officialBatchScores, officialScoresFromGraph, officialMinBatch, OFFICIAL_MAX_SCORE, type OfficialKind } from './official.js';
@@ -101,12 +103,18 @@ function checkInput(input: DetectorInput, name: string): void {
 
 class GraphDetector implements Detector {
   readonly needsText: boolean;
+  private readonly spec: SetScoreSpec;
   constructor(
     readonly name: DetectorName,
     private readonly kind: GraphScoreKind,
     private readonly options: DetectorOptions,
   ) {
     this.needsText = options.embedding === 'image+text';
+    this.spec = { family: 'graph', kind };
+  }
+
+  private minSize(k: number): number {
+    return this.needsText ? Math.ceil((k + 2) / 2) : k + 1;
   }
 
   score(input: DetectorInput): Float64Array {
@@ -114,14 +122,15 @@ class GraphDetector implements Detector {
     if (input.graph) return this.scoreWithGraph(input, input.graph);
     const text = this.needsText;
     if (text) requireText(input, this.name, 'filter.embedding is image+text');
-    const minSize = text ? Math.ceil((input.k + 2) / 2) : input.k + 1;
-    return withFiniteRows(input, (inp) =>
-      scoreOverReferences(inp, this.options.search, minSize, text, (set: ReferenceSet) => {
-        const scores = scoreGraph(this.kind, referenceGraph(set), set.d);
-        // image+text: rows m..2m-1 are the captions, scored only as neighbours
-        return set.text ? scores.slice(0, set.m) : scores;
-      }),
-    );
+    return withFiniteRows(input, (inp) => scoreOverReferences(inp, this.options.search, this.minSize(inp.k), text, specScorer(this.spec)));
+  }
+
+  async scoreAsync(input: DetectorInput, options: ParallelOptions = {}): Promise<Float64Array> {
+    checkInput(input, this.name);
+    if (input.graph) return this.scoreWithGraph(input, input.graph);
+    const text = this.needsText;
+    if (text) requireText(input, this.name, 'filter.embedding is image+text');
+    return withFiniteRowsAsync(input, (inp) => scoreOverReferencesAsync(inp, this.options.search, this.minSize(inp.k), text, this.spec, options));
   }
 
   /** A caller-supplied whole-set graph: non-finite rows get +Infinity, the rest are scored from the graph as given. */
@@ -141,12 +150,14 @@ class GraphDetector implements Detector {
 
 class OfficialDetector implements Detector {
   readonly needsText: boolean;
+  private readonly spec: SetScoreSpec;
   constructor(
     readonly name: DetectorName,
-    private readonly kind: OfficialKind,
+    kind: OfficialKind,
     private readonly options: DetectorOptions,
   ) {
     this.needsText = options.embedding === 'image+text';
+    this.spec = { family: 'official', kind };
   }
 
   /** Ignores `input.graph`: the official scores are defined on their own reference batches. */
@@ -154,15 +165,15 @@ class OfficialDetector implements Detector {
     checkInput(input, this.name);
     const text = this.needsText;
     if (text) requireText(input, this.name, 'filter.embedding is image+text');
-    const k = input.k;
-    return withFiniteRows({ ...input, graph: undefined }, (inp) =>
-      scoreOverReferences(inp, this.options.search, officialMinBatch(k, text), text, (set: ReferenceSet) => {
-        if (!set.text) return officialScoresFromGraph(buildGraph(set.embeddings, set.m, set.d, k + 1, set.search, set.seed), set.m, k, this.kind, false);
-        const both = new Float32Array(2 * set.m * set.d);
-        both.set(set.embeddings, 0);
-        both.set(set.text, set.m * set.d);
-        return officialScoresFromGraph(buildGraph(both, 2 * set.m, set.d, k + 2, set.search, set.seed), set.m, k, this.kind, true);
-      }),
+    return withFiniteRows({ ...input, graph: undefined }, (inp) => scoreOverReferences(inp, this.options.search, officialMinBatch(inp.k, text), text, specScorer(this.spec)));
+  }
+
+  async scoreAsync(input: DetectorInput, options: ParallelOptions = {}): Promise<Float64Array> {
+    checkInput(input, this.name);
+    const text = this.needsText;
+    if (text) requireText(input, this.name, 'filter.embedding is image+text');
+    return withFiniteRowsAsync({ ...input, graph: undefined }, (inp) =>
+      scoreOverReferencesAsync(inp, this.options.search, officialMinBatch(inp.k, text), text, this.spec, options),
     );
   }
 }
@@ -180,6 +191,11 @@ class IsolationForestDetector implements Detector {
         rng: inp.rng ?? new Rng(0, 'iforest'),
       }),
     );
+  }
+
+  /** No neighbour search to parallelise: the in-thread scores. */
+  async scoreAsync(input: DetectorInput): Promise<Float64Array> {
+    return this.score(input);
   }
 }
 
@@ -211,6 +227,11 @@ class ClipScoreDetector implements Detector {
       }
       return out;
     });
+  }
+
+  /** Linear in n, no neighbours: the in-thread scores. */
+  async scoreAsync(input: DetectorInput): Promise<Float64Array> {
+    return this.score(input);
   }
 }
 

@@ -1,4 +1,4 @@
-import { exactNeighbors } from '../neighbors/exact.js';
+import { kernelExactNeighbors } from '../neighbors/kernelSearch.js';
 import type { NeighborGraph } from '../neighbors/types.js';
 
 /**
@@ -114,9 +114,9 @@ export function officialScoresFromGraph(graph: NeighborGraph, m: number, k: numb
  * captions for image+text mode), exact L2 neighbours.
  */
 export function officialBatchScores(batch: Float32Array, m: number, d: number, k: number, kind: OfficialKind, textBatch?: Float32Array): Float64Array {
-  if (!textBatch) return officialScoresFromGraph(exactNeighbors(batch, m, d, k + 1, { distance: 'l2' }), m, k, kind, false);
+  if (!textBatch) return officialScoresFromGraph(kernelExactNeighbors(batch, m, d, k + 1, { distance: 'l2' }), m, k, kind, false);
   const both = new Float32Array(2 * m * d);
   both.set(batch.subarray(0, m * d), 0);
   both.set(textBatch.subarray(0, m * d), m * d);
-  return officialScoresFromGraph(exactNeighbors(both, 2 * m, d, k + 2, { distance: 'l2' }), m, k, kind, true);
+  return officialScoresFromGraph(kernelExactNeighbors(both, 2 * m, d, k + 2, { distance: 'l2' }), m, k, kind, true);
 }

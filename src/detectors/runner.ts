@@ -1,8 +1,12 @@
-import { buildGraph, referencePlan, type NeighborSearchOptions } from '../neighbors/search.js';
+import { knnPool, resolveThreads } from '../neighbors/parallel/pool.js';
+import { buildGraph, buildGraphAsync, referencePlan, type NeighborSearchOptions } from '../neighbors/search.js';
 import { gatherRows } from '../neighbors/reference.js';
 import type { NeighborGraph } from '../neighbors/types.js';
 import { Rng } from '../util/rng.js';
-import type { DetectorInput } from './types.js';
+import { graphRequest, referenceGraphWith, scoreFromGraph, scoreSetWith, type ReferenceSet, type SetScoreSpec } from './setScore.js';
+import type { DetectorInput, ParallelOptions } from './types.js';
+
+export { dropPartners, type ReferenceSet } from './setScore.js';
 
 /** Indices of rows whose coordinates (and caption's, if given) are all finite; null when every row is. */
 export function finiteRows(embeddings: Float32Array, n: number, d: number, text?: Float32Array): Int32Array | null {
@@ -55,46 +59,31 @@ export function withFiniteRows(input: DetectorInput, fn: (input: DetectorInput) 
   return noNaN(out);
 }
 
-/**
- * For a graph over [images; captions] (2m rows, at least k + 1 neighbours):
- * the k-NN graph in which each image also excludes its own caption and each
- * caption its own image (the official CLIP mode's reference).
- */
-export function dropPartners(graph: NeighborGraph, m: number, k: number): NeighborGraph {
-  if (graph.n !== 2 * m) throw new RangeError(`dropPartners: graph has ${graph.n} rows, expected 2 x ${m}`);
-  if (graph.k < k + 1) throw new RangeError(`dropPartners: need ${k + 1} neighbours per row, graph has ${graph.k}`);
-  const K = graph.k;
-  const indices = new Int32Array(graph.n * k);
-  const distances = new Float32Array(graph.n * k);
-  for (let r = 0; r < graph.n; r++) {
-    const partner = r < m ? r + m : r - m;
-    let w = 0;
-    for (let t = 0; t < K && w < k; t++) {
-      const j = graph.indices[r * K + t];
-      if (j === partner) continue;
-      indices[r * k + w] = j;
-      distances[r * k + w] = graph.distances[r * K + t];
-      w++;
-    }
-  }
-  return { n: graph.n, k, indices, distances };
-}
-
-/** One reference set handed to a set scorer: m images (and their m captions in image+text mode). */
-export interface ReferenceSet {
-  embeddings: Float32Array;
-  text?: Float32Array;
-  m: number;
-  d: number;
-  k: number;
-  /** Neighbour search for this set: the configured method for `all`, exact inside sampled chunks. */
-  search: Pick<NeighborSearchOptions, 'method' | 'distance' | 'blockSize' | 'hnsw'>;
-  /** Seed for HNSW's level generator. */
-  seed: number;
-}
-
 /** Scores the m images of one reference set. */
 export type SetScorer = (set: ReferenceSet) => Float64Array;
+
+/** The in-thread set scorer of a spec (neighbours from `buildGraph`). */
+export function specScorer(spec: SetScoreSpec): SetScorer {
+  return (set) => scoreSetWith(spec, set, buildGraph);
+}
+
+/** `withFiniteRows` for an asynchronous scorer. */
+export async function withFiniteRowsAsync(input: DetectorInput, fn: (input: DetectorInput) => Promise<Float64Array>): Promise<Float64Array> {
+  const { embeddings, n, d, textEmbeddings } = input;
+  const keep = finiteRows(embeddings, n, d, textEmbeddings);
+  if (!keep) return noNaN(await fn(input));
+  const out = new Float64Array(n).fill(Infinity);
+  if (keep.length === 0) return out;
+  const inner = await fn({
+    ...input,
+    embeddings: gatherRows(embeddings, d, keep),
+    textEmbeddings: textEmbeddings ? gatherRows(textEmbeddings, d, keep) : undefined,
+    n: keep.length,
+    graph: undefined,
+  });
+  for (let t = 0; t < keep.length; t++) out[keep[t]] = inner[t];
+  return noNaN(out);
+}
 
 /**
  * Applies a set scorer over the configured references: the whole input as
@@ -106,11 +95,16 @@ export function scoreOverReferences(input: DetectorInput, search: NeighborSearch
   const { embeddings, n, d, k } = input;
   const rng = input.rng ?? new Rng(0, 'reference-sets');
   const textEmbeddings = text ? input.textEmbeddings : undefined;
-  const setSearch = { method: search.method, distance: search.distance, blockSize: search.blockSize, hnsw: search.hnsw };
+  const setSearch = { method: search.method, distance: search.distance, blockSize: search.blockSize, hnsw: search.hnsw, ivf: search.ivf };
   if (search.reference === 'all') {
     return scorer({ embeddings, text: textEmbeddings, m: n, d, k, search: setSearch, seed: rng.nextUint32() });
   }
-  const plan = referencePlan(n, k, minSize, search, rng);
+  return scorePlan(input, referencePlan(n, k, minSize, search, rng), textEmbeddings, setSearch, scorer);
+}
+
+/** Every chunk of a drawn plan scored in this thread; each sample's scores averaged over the repeats. */
+function scorePlan(input: DetectorInput, plan: Int32Array[][], textEmbeddings: Float32Array | undefined, setSearch: ReferenceSet['search'], scorer: SetScorer): Float64Array {
+  const { embeddings, n, d, k } = input;
   const sum = new Float64Array(n);
   const chunkSearch = { ...setSearch, method: 'exact' as const };
   for (const chunks of plan) {
@@ -133,10 +127,76 @@ export function scoreOverReferences(input: DetectorInput, search: NeighborSearch
 
 /** kNN graph of a reference set: over the images, or over [images; captions] without partners. */
 export function referenceGraph(set: ReferenceSet): NeighborGraph {
-  const { embeddings, text, m, d, k } = set;
-  if (!text) return buildGraph(embeddings, m, d, k, set.search, set.seed);
-  const both = new Float32Array(2 * m * d);
-  both.set(embeddings, 0);
-  both.set(text, m * d);
-  return dropPartners(buildGraph(both, 2 * m, d, k + 1, set.search, set.seed), m, k);
+  return referenceGraphWith(set, buildGraph);
+}
+
+/** Chunks in flight per thread: one computing, one queued, so a thread never waits for the main thread's copy. */
+const IN_FLIGHT_PER_THREAD = 2;
+
+/**
+ * `scoreOverReferences` for a named set score, with the work on worker
+ * threads (`threads`, default os.availableParallelism()); the same scores:
+ * the same reference plan (same rng draws), the same per-set arithmetic
+ * (./setScore.ts), the same summation order over repeats.
+ * - `all`: one neighbour graph of the whole set by the parallel exact or
+ *   HNSW search (../neighbors/search.ts buildGraphAsync), scored here
+ *   (scoring is linear in n and cheap).
+ * - `sampled`: every chunk is copied (m x d, transferred) to a thread that
+ *   searches and scores it; at most 2 chunks per thread are in flight, so
+ *   the extra memory is O(threads x referenceSize x d).
+ */
+export async function scoreOverReferencesAsync(
+  input: DetectorInput,
+  search: NeighborSearchOptions,
+  minSize: number,
+  text: boolean,
+  spec: SetScoreSpec,
+  options: ParallelOptions = {},
+): Promise<Float64Array> {
+  const { embeddings, n, d, k } = input;
+  const threads = resolveThreads(options.threads ?? search.threads);
+  const rng = input.rng ?? new Rng(0, 'reference-sets');
+  const textEmbeddings = text ? input.textEmbeddings : undefined;
+  const setSearch = { method: search.method, distance: search.distance, blockSize: search.blockSize, hnsw: search.hnsw, ivf: search.ivf };
+  if (search.reference === 'all') {
+    const set: ReferenceSet = { embeddings, text: textEmbeddings, m: n, d, k, search: setSearch, seed: rng.nextUint32() };
+    const req = graphRequest(spec, set);
+    const graph = await buildGraphAsync(req.points, req.n, d, req.k, { ...setSearch, threads }, set.seed);
+    return scoreFromGraph(spec, set, graph);
+  }
+  const plan = referencePlan(n, k, minSize, search, rng);
+  const chunkCount = plan.reduce((s, chunks) => s + chunks.length, 0);
+  if (threads === 1 || chunkCount === 1) return scorePlan(input, plan, textEmbeddings, setSearch, specScorer(spec));
+  const perRepeat = plan.map(() => new Float64Array(n));
+  const pool = knnPool(threads);
+  const inFlight = new Set<Promise<void>>();
+  let failure: unknown = null;
+  for (let r = 0; r < plan.length && failure === null; r++) {
+    for (const members of plan[r]) {
+      while (inFlight.size >= threads * IN_FLIGHT_PER_THREAD) await Promise.race(inFlight);
+      if (failure !== null) break;
+      const chunk = gatherRows(embeddings, d, members);
+      const chunkText = textEmbeddings ? gatherRows(textEmbeddings, d, members) : undefined;
+      const transfer = (chunkText ? [chunk.buffer, chunkText.buffer] : [chunk.buffer]) as ArrayBuffer[];
+      const out = perRepeat[r];
+      const task: Promise<void> = pool
+        .run<Float64Array>({ type: 'score-chunk', embeddings: chunk, text: chunkText, m: members.length, d, k, distance: search.distance, spec }, transfer)
+        .then(
+          (scores) => {
+            for (let t = 0; t < members.length; t++) out[members[t]] = scores[t];
+          },
+          (e) => {
+            failure ??= e;
+          },
+        )
+        .finally(() => inFlight.delete(task));
+      inFlight.add(task);
+    }
+  }
+  await Promise.all(inFlight);
+  if (failure !== null) throw failure;
+  const sum = new Float64Array(n);
+  for (const scores of perRepeat) for (let i = 0; i < n; i++) sum[i] += scores[i];
+  if (plan.length > 1) for (let i = 0; i < n; i++) sum[i] /= plan.length;
+  return sum;
 }

@@ -20,10 +20,24 @@ export interface DetectorInput {
   rng?: Rng;
 }
 
+/** How `scoreAsync` may use the machine. */
+export interface ParallelOptions {
+  /** Worker threads for the neighbour search and scoring (default: the search options' `threads`, else os.availableParallelism()). */
+  threads?: number;
+}
+
 /** A suspiciousness score per sample: higher = more likely poisoned. Never NaN. */
 export interface Detector {
   readonly name: string;
   /** Whether `textEmbeddings` must be given. */
   readonly needsText?: boolean;
+  /** Scores computed in the calling thread (single core). */
   score(input: DetectorInput): Float64Array;
+  /**
+   * The same scores with the neighbour search (and, for sampled references,
+   * the scoring) on worker threads: identical to `score` for exact and
+   * sampled references; for HNSW, one index per thread (see
+   * parallelHnswNeighbors). The calling thread stays free meanwhile.
+   */
+  scoreAsync(input: DetectorInput, options?: ParallelOptions): Promise<Float64Array>;
 }

@@ -1,6 +1,8 @@
 import { join } from 'node:path';
 import type { FilterConfig } from '../config/schema.js';
 import { countDuplicateGroups, createDetector, detectorOptionsFromConfig } from '../detectors/index.js';
+import { ParallelEmbedder } from '../embed/parallel.js';
+import { ClipModel } from '../model/clip.js';
 import { auprc, auroc, fprAtTpr } from '../metrics/detection.js';
 import type { HookContext, TrainHook } from '../train/hooks.js';
 import type { EpochRecord } from '../train/summary.js';
@@ -79,6 +81,8 @@ export class BackdoorFilter implements TrainHook {
   readonly name = 'backdoor-filter';
   private cfg: FilterConfig | null = null;
   private rounds: FilterRound[] = [];
+  /** Embedding threads, started at the first round and kept for the next ones (the model's weights are sent each round). */
+  private embedder: ParallelEmbedder | null = null;
 
   constructor(private readonly options: FilterOptions = {}) {}
 
@@ -118,6 +122,12 @@ export class BackdoorFilter implements TrainHook {
     if (cfg.mode === 'during' && cfg.warmupEpochs === 0) await this.round(ctx, 0);
   }
 
+  async onTrainEnd(): Promise<void> {
+    const embedder = this.embedder;
+    this.embedder = null;
+    await embedder?.close();
+  }
+
   async onEpochEnd(ctx: HookContext, _record: EpochRecord): Promise<void> {
     const cfg = this.config(ctx);
     if (cfg.mode === 'retrain') {
@@ -137,6 +147,13 @@ export class BackdoorFilter implements TrainHook {
     }
   }
 
+  /** Image embeddings of `rows`: on worker threads for this project's ClipModel, else the model's own pass. */
+  private embed(ctx: HookContext, cfg: FilterConfig, rows: Int32Array): Promise<Float32Array> {
+    if (!(ctx.model instanceof ClipModel)) return ctx.model.embedImages(ctx.trainSet, rows);
+    this.embedder ??= new ParallelEmbedder({ threads: cfg.threads > 0 ? cfg.threads : undefined });
+    return this.embedder.embedImages(ctx.model, ctx.trainSet, rows);
+  }
+
   /** Score, decide, apply, report. Public so callers can score outside the schedule (e.g. the retrain pipeline). */
   async round(ctx: HookContext, epoch: number): Promise<FilterRound> {
     const cfg = this.config(ctx);
@@ -146,10 +163,10 @@ export class BackdoorFilter implements TrainHook {
     const n = scored.length;
     const d = ctx.model.embedDim;
     const detector = createDetector(cfg.detector, detectorOptionsFromConfig(cfg));
-    const embeddings = await ctx.model.embedImages(ctx.trainSet, scored);
+    const embeddings = await this.embed(ctx, cfg, scored);
     const needsText = detector.needsText || cfg.embedding === 'image+text';
     const textEmbeddings = needsText ? await ctx.model.embedTexts(Array.from(scored, (i) => ctx.trainSet.caption(i))) : undefined;
-    const scores = detector.score({ embeddings, n, d, k: cfg.k, textEmbeddings, rng: Rng.derive(ctx.config.seed, `filter/round-${epoch}`) });
+    const scores = await detector.scoreAsync({ embeddings, n, d, k: cfg.k, textEmbeddings, rng: Rng.derive(ctx.config.seed, `filter/round-${epoch}`) });
     const decision = decideWeights(scores, cfg);
     let newlyDropped = 0;
     for (let r = 0; r < n; r++) {

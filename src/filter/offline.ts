@@ -3,6 +3,7 @@ import { dirname, resolve } from 'node:path';
 import { resolveConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { createDetector, detectorOptionsFromConfig } from '../detectors/index.js';
+import { ParallelEmbedder } from '../embed/parallel.js';
 import { detectionReport, type DetectionReport } from '../metrics/detection.js';
 import { loadModel } from '../model/io.js';
 import { setupRun } from '../train/run.js';
@@ -29,12 +30,12 @@ export interface ScoreReport {
   readonly metrics: (DetectionReport & { positives: number }) | null;
 }
 
-/** Score embeddings with the detector and references of `config.filter`, outside any training. */
-export function scoreEmbeddings(config: Config, input: ScoreInput): ScoreReport {
+/** Score embeddings with the detector and references of `config.filter`, outside any training (on `filter.threads` worker threads). */
+export async function scoreEmbeddings(config: Config, input: ScoreInput): Promise<ScoreReport> {
   const cfg = config.filter;
   const t0 = performance.now();
   const detector = createDetector(cfg.detector, detectorOptionsFromConfig(cfg));
-  const scores = detector.score({
+  const scores = await detector.scoreAsync({
     embeddings: input.embeddings,
     n: input.n,
     d: input.d,
@@ -74,12 +75,13 @@ export async function scoreCheckpoint(config: Config, checkpointDir: string, opt
   const model = await loadModel(checkpointDir);
   try {
     model.embedBatchSize = config.train.embedBatchSize;
-    const embeddings = await model.embedImages(train);
+    const embedder = new ParallelEmbedder({ threads: config.filter.threads > 0 ? config.filter.threads : undefined });
+    const embeddings = await embedder.embedImages(model, train).finally(() => embedder.close());
     const d = model.embedDim;
     const needsText = config.filter.detector === 'clipscore' || config.filter.embedding === 'image+text';
     const textEmbeddings = needsText ? await model.embedTexts(Array.from({ length: train.size }, (_, i) => train.caption(i))) : undefined;
     if (opts.saveEmbeddings) writeNpy(opts.saveEmbeddings, embeddings, [train.size, d]);
-    const report = scoreEmbeddings(config, { embeddings, n: train.size, d, textEmbeddings, labels: setup.poison?.truth.mask ?? null });
+    const report = await scoreEmbeddings(config, { embeddings, n: train.size, d, textEmbeddings, labels: setup.poison?.truth.mask ?? null });
     writeScoreCsv(opts.scoresCsv, report.scores, setup.poison?.truth.mask ?? null, (i) => train.id(i));
     return report;
   } finally {

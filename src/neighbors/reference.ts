@@ -1,5 +1,5 @@
 import type { Rng } from '../util/rng.js';
-import { exactNeighbors } from './exact.js';
+import { kernelExactNeighbors } from './kernelSearch.js';
 import type { Distance, NeighborGraph } from './types.js';
 
 /**
@@ -24,9 +24,11 @@ export function sampledReferences(n: number, referenceSize: number, k: number, r
 /** Rows `members` of a row-major n x d matrix, gathered into a new m x d matrix. */
 export function gatherRows(points: Float32Array, d: number, members: Int32Array): Float32Array {
   const out = new Float32Array(members.length * d);
+  // an element loop: a subarray per row costs an allocation each (most of the time for d ~ 100)
   for (let t = 0; t < members.length; t++) {
     const o = members[t] * d;
-    out.set(points.subarray(o, o + d), t * d);
+    const w = t * d;
+    for (let f = 0; f < d; f++) out[w + f] = points[o + f];
   }
   return out;
 }
@@ -38,8 +40,8 @@ export interface LocalGraph {
   members: Int32Array;
 }
 
-/** Exact kNN among the rows `members` only (one reference chunk). */
-export function neighborsWithin(points: Float32Array, d: number, members: Int32Array, k: number, distance: Distance, blockSize?: number): LocalGraph {
+/** Exact kNN among the rows `members` only (one reference chunk), on the wasm kernels. `blockSize` is accepted for compatibility and has no effect. */
+export function neighborsWithin(points: Float32Array, d: number, members: Int32Array, k: number, distance: Distance, _blockSize?: number): LocalGraph {
   const local = gatherRows(points, d, members);
-  return { graph: exactNeighbors(local, members.length, d, k, { distance, blockSize }), members };
+  return { graph: kernelExactNeighbors(local, members.length, d, k, { distance }), members };
 }

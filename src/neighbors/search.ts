@@ -1,8 +1,14 @@
+import { currentBackend } from '../backend/select.js';
 import type { FilterConfig } from '../config/schema.js';
 import { UserError } from '../util/errors.js';
 import type { Rng } from '../util/rng.js';
 import { exactNeighbors } from './exact.js';
 import { hnswNeighbors } from './hnsw.js';
+import { ivfNeighbors } from './ivf.js';
+import { kernelExactNeighbors } from './kernelSearch.js';
+import { parallelExactNeighbors } from './parallel/exact.js';
+import { parallelHnswNeighbors } from './parallel/hnsw.js';
+import { parallelIvfNeighbors } from './parallel/ivf.js';
 import { sampledReferences } from './reference.js';
 import type { Distance, NeighborGraph } from './types.js';
 
@@ -15,13 +21,22 @@ import type { Distance, NeighborGraph } from './types.js';
  *   independent permutations. `method` does not apply (chunks are small).
  */
 export interface NeighborSearchOptions {
-  method: 'exact' | 'hnsw';
+  /** `ivf`: coarse partition + exact kernels (./ivf.ts); not yet a `filter.neighbors` value. */
+  method: 'exact' | 'hnsw' | 'ivf';
   reference: 'all' | 'sampled';
   referenceSize: number;
   referenceRepeats: number;
   distance: Distance;
   blockSize: number;
   hnsw: { M: number; efConstruction: number; efSearch: number };
+  /**
+   * Worker threads of the asynchronous search and scoring (`buildGraphAsync`,
+   * `Detector.scoreAsync`); default os.availableParallelism(). The config
+   * key `filter.threads` (0 = default) lands here.
+   */
+  threads?: number;
+  /** IVF lists and probes (`method: ivf`); defaults round(sqrt(n)) and 8. */
+  ivf?: { lists?: number; probes?: number };
 }
 
 /** The schema defaults of `filter.*`. */
@@ -35,11 +50,15 @@ export const DEFAULT_SEARCH: Readonly<NeighborSearchOptions> = Object.freeze({
   hnsw: { M: 16, efConstruction: 200, efSearch: 64 },
 });
 
-type SearchConfigKeys = 'neighbors' | 'reference' | 'referenceSize' | 'referenceRepeats' | 'distance' | 'blockSize' | 'hnsw';
+type SearchConfigKeys = 'neighbors' | 'reference' | 'referenceSize' | 'referenceRepeats' | 'distance' | 'blockSize' | 'hnsw' | 'threads';
 
 /** Search options from the validated `filter` config section. */
 export function searchOptionsFromConfig(filter: Pick<FilterConfig, SearchConfigKeys>): NeighborSearchOptions {
+  // `filter.ivf` is read when the schema defines it.
+  const extra = filter as { ivf?: { lists?: number; probes?: number } };
   return {
+    ...(filter.threads > 0 ? { threads: filter.threads } : {}),
+    ...(extra.ivf ? { ivf: { ...extra.ivf } } : {}),
     method: filter.neighbors,
     reference: filter.reference,
     referenceSize: filter.referenceSize,
@@ -50,18 +69,67 @@ export function searchOptionsFromConfig(filter: Pick<FilterConfig, SearchConfigK
   };
 }
 
-/** One graph over all n points with the configured method. `seed` seeds HNSW's level generator. */
+/**
+ * Whether the exact search should use tfjs matMul rather than the wasm
+ * kernels: only with the native TensorFlow backend (multi-threaded BLAS,
+ * maybe a GPU); on wasm and cpu the kernels are 2-3x faster per thread and
+ * exploit the symmetry of the problem.
+ */
+function tfjsExact(): boolean {
+  return currentBackend()?.name === 'tensorflow';
+}
+
+/**
+ * One graph over all n points with the configured method, in the calling
+ * thread. `seed` seeds HNSW's level generator. Exact neighbours come from
+ * the wasm kernels (kernelExactNeighbors; tfjs matMul on the native
+ * backend).
+ */
 export function buildGraph(
   points: Float32Array,
   n: number,
   d: number,
   k: number,
-  options: Pick<NeighborSearchOptions, 'method' | 'distance' | 'blockSize' | 'hnsw'>,
+  options: Pick<NeighborSearchOptions, 'method' | 'distance' | 'blockSize' | 'hnsw' | 'ivf'>,
   seed?: number,
   onProgress?: (done: number, total: number) => void,
 ): NeighborGraph {
   if (options.method === 'hnsw') return hnswNeighbors(points, n, d, k, { distance: options.distance, ...options.hnsw, seed, onProgress });
-  return exactNeighbors(points, n, d, k, { distance: options.distance, blockSize: options.blockSize, onProgress });
+  if (options.method === 'ivf') {
+    const graph = ivfNeighbors(points, n, d, k, { distance: options.distance, ...options.ivf, seed });
+    onProgress?.(n, n);
+    return graph;
+  }
+  if (tfjsExact()) return exactNeighbors(points, n, d, k, { distance: options.distance, blockSize: options.blockSize, onProgress });
+  const graph = kernelExactNeighbors(points, n, d, k, { distance: options.distance });
+  onProgress?.(n, n);
+  return graph;
+}
+
+/**
+ * `buildGraph` on worker threads (`options.threads`, default
+ * os.availableParallelism()): the exact graph is identical to buildGraph's;
+ * HNSW builds one index per thread (parallelHnswNeighbors).
+ */
+export async function buildGraphAsync(
+  points: Float32Array,
+  n: number,
+  d: number,
+  k: number,
+  options: Pick<NeighborSearchOptions, 'method' | 'distance' | 'blockSize' | 'hnsw' | 'ivf' | 'threads'>,
+  seed?: number,
+  onProgress?: (done: number, total: number) => void,
+): Promise<NeighborGraph> {
+  if (options.method === 'hnsw') return parallelHnswNeighbors(points, n, d, k, { distance: options.distance, ...options.hnsw, seed, onProgress, threads: options.threads });
+  if (options.method === 'ivf') {
+    const graph = await parallelIvfNeighbors(points, n, d, k, { distance: options.distance, ...options.ivf, seed, threads: options.threads });
+    onProgress?.(n, n);
+    return graph;
+  }
+  if (tfjsExact()) return exactNeighbors(points, n, d, k, { distance: options.distance, blockSize: options.blockSize, onProgress });
+  const graph = await parallelExactNeighbors(points, n, d, k, { distance: options.distance, threads: options.threads });
+  onProgress?.(n, n);
+  return graph;
 }
 
 /**

@@ -29,6 +29,10 @@ export function checkSearchInput(points: ArrayLike<number>, n: number, d: number
       'lower filter.k or score more samples (with filter.reference: sampled also raise filter.referenceSize)',
     );
   }
+  // v * 0 is NaN exactly for NaN and +-Infinity: one branch-free pass, then find the row only if needed
+  let probe = 0;
+  for (let i = 0; i < points.length; i++) probe += points[i] * 0;
+  if (probe === 0) return;
   for (let i = 0; i < points.length; i++) {
     const v = points[i];
     if (v - v !== 0) {

@@ -246,14 +246,17 @@ describe('properties (fast-check)', () => {
 
   it('scores are invariant to translation', () => {
     fc.assert(
-      fc.property(dataset, fc.double({ min: -20, max: 20, noNaN: true }), ({ seed, n, d, k }, shift) => {
-        const pts = randomPoints(n, d, seed);
+      // Coordinates on a 2^-10 grid and shifts in 2^-4 steps translate exactly in float32.
+      // With general values the shifted coordinates round, and LID/DAO with k = 2 and two
+      // nearly equal neighbour distances amplify that 1e-7 rounding a thousandfold.
+      fc.property(dataset, fc.integer({ min: -320, max: 320 }), ({ seed, n, d, k }, steps) => {
+        const pts = randomPoints(n, d, seed).map((v) => Math.round(v * 1024) / 1024);
+        const shift = steps / 16;
         const moved = pts.map((v, i) => v + shift * ((i % d) + 1));
         for (const name of names) {
           const a = score(name, pts, n, d, k);
           const b = score(name, moved, n, d, k);
-          // float32 rounding of the shifted coordinates moves distances by ~1e-6 relative
-          for (let i = 0; i < n; i++) expect(Math.abs(b[i] - a[i])).toBeLessThanOrEqual(2e-3 * Math.max(1, Math.abs(a[i])));
+          for (let i = 0; i < n; i++) expect(Math.abs(b[i] - a[i])).toBeLessThanOrEqual(1e-9 * Math.max(1, Math.abs(a[i])));
         }
       }),
       { numRuns: 8 },
@@ -262,7 +265,9 @@ describe('properties (fast-check)', () => {
 
   it('SLOF/LOF/LID/DAO are invariant to uniform scaling; kdist scales linearly', () => {
     fc.assert(
-      fc.property(dataset, fc.double({ min: 0.01, max: 100, noNaN: true }), ({ seed, n, d, k }, c) => {
+      // Powers of two scale float32 coordinates exactly: with a general factor, rounding
+      // flips near-ties between neighbours (about 1% of cases with d <= 5), whatever the search.
+      fc.property(dataset, fc.integer({ min: -7, max: 7 }).map((e) => 2 ** e), ({ seed, n, d, k }, c) => {
         const pts = randomPoints(n, d, seed);
         const scaled = pts.map((v) => v * c);
         for (const name of names) {

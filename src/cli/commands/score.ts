@@ -81,7 +81,7 @@ export async function handler(argv: Record<string, unknown>): Promise<void> {
     throw new UserError(`--text-embeddings has shape (${text.rows}, ${text.cols}) but --embeddings has (${emb.rows}, ${emb.cols}); they must match row for row`, 'CLI_SHAPE');
   }
   const labels = argv.labels ? readLabels(argv.labels as string, emb.rows) : null;
-  const report = scoreEmbeddings(config, { embeddings: emb.data, n: emb.rows, d: emb.cols, textEmbeddings: text?.data, labels });
+  const report = await scoreEmbeddings(config, { embeddings: emb.data, n: emb.rows, d: emb.cols, textEmbeddings: text?.data, labels });
   writeScoreCsv(out, report.scores, labels);
   printReport(report, out);
 }

@@ -1,0 +1,216 @@
+/**
+ * One backdoor-filter pass on Fashion-MNIST-sized data — embed every
+ * training image with the current model, neighbours + scores with the
+ * default filter config (configs/fashion-mnist.yaml: slof, k = 16, sampled
+ * references of 2048, 4 repeats) — as a share of one training epoch of the
+ * same model, both measured in this process.
+ *
+ * The epoch is extrapolated from timed training steps (LocalStepper, the
+ * trainer's in-thread stepper; batch 256; prebuilt batches, so data loading
+ * is not counted, which only makes the epoch shorter). Steps and filter
+ * passes alternate round by round, so load from other processes hits both
+ * alike; the share is computed per round and its spread reported.
+ *
+ * Arms of the pass: embedding with the model's tfjs forward pass
+ * (ClipModel.embedImages), with ParallelEmbedder in this thread (the wasm
+ * GEMM forward pass for an MLP tower) or on worker threads (warm: threads
+ * started in an earlier round, as in training, where the filter scores
+ * every epoch); scoring in this thread (Detector.score) or on worker threads
+ * (Detector.scoreAsync). The cores the process actually got (CPU time / wall
+ * time) are printed: other load on the machine shows there.
+ *
+ *   npm run build && node dist/bench/filter.js [--rounds 3] [--steps 60] [--threads N] [--backend wasm]
+ *
+ * Without the Fashion-MNIST files (apt-get install dataset-fashion-mnist)
+ * the same-sized synthetic 28x28x1 pixels are used.
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { selectBackend, type BackendRequest } from '../src/backend/select.js';
+import { loadConfig } from '../src/config/load.js';
+import type { Config } from '../src/config/schema.js';
+import { loadSplits } from '../src/data/index.js';
+import { InMemoryDataset } from '../src/data/memory.js';
+import type { RawBatch } from '../src/data/stream.js';
+import type { ClipDataset, DatasetSplits } from '../src/data/types.js';
+import { countDuplicateGroups, createDetector, detectorOptionsFromConfig } from '../src/detectors/index.js';
+import { ParallelEmbedder } from '../src/embed/parallel.js';
+import { ClipModel } from '../src/model/clip.js';
+import { closeKnnPool, defaultThreads } from '../src/neighbors/parallel/pool.js';
+import { LocalStepper } from '../src/train/stepper.js';
+import { architectureFor, buildTokenizer } from '../src/train/run.js';
+import { Rng } from '../src/util/rng.js';
+
+function flag(name: string, fallback: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1] : fallback;
+}
+
+const ROUNDS = Number(flag('rounds', '3'));
+const STEPS = Number(flag('steps', '60'));
+const THREADS = Number(flag('threads', String(defaultThreads())));
+const BACKEND = flag('backend', 'wasm') as BackendRequest;
+const CONFIG = join(fileURLToPath(new URL('.', import.meta.url)), '..', '..', 'configs', 'fashion-mnist.yaml');
+const FASHION_DIR = '/usr/share/datasets/fashion-mnist';
+
+/** 60k random 28x28x1 images with templated captions, when the real files are absent. */
+function syntheticFashionSized(config: Config): DatasetSplits {
+  const n = 60000;
+  const rng = new Rng(config.seed, 'bench-filter');
+  const classes = ['t-shirt', 'trouser', 'pullover', 'dress', 'coat', 'sandal', 'shirt', 'sneaker', 'bag', 'ankle boot'];
+  const images = new Uint8Array(n * 784).map(() => rng.int(256));
+  const labels = Int32Array.from({ length: n }, () => rng.int(10));
+  const captions = Array.from(labels, (l) => `a photo of a ${classes[l]}.`);
+  const train = new InMemoryDataset('synthetic-28x28', [28, 28, 1], images, captions, labels, classes, 'synthetic');
+  const test = new InMemoryDataset('synthetic-28x28-test', [28, 28, 1], images.subarray(0, 1000 * 784), captions.slice(0, 1000), labels.subarray(0, 1000), classes, 'synthetic-test');
+  return { train, test, captionTemplates: ['a photo of a {}.'], promptTemplates: ['a photo of a {}.'], normalization: { mean: [0.5], std: [0.29] } };
+}
+
+function batches(dataset: ClipDataset, model: ClipModel, count: number, size: number): Promise<RawBatch[]> {
+  const rng = new Rng(3, 'bench-filter/batches');
+  return Promise.all(
+    Array.from({ length: count }, async () => {
+      const indices = Int32Array.from({ length: size }, () => rng.int(dataset.size));
+      const pixels = new Uint8Array(size * 784 * dataset.imageShape[2]);
+      await dataset.readImages(indices, pixels);
+      const tokens = model.tokenizer.encode(Array.from(indices, (i) => dataset.caption(i)));
+      return { indices, pixels, tokens, weights: null };
+    }),
+  );
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+const spread = (xs: number[]) => `${median(xs).toFixed(3)} [${Math.min(...xs).toFixed(3)}, ${Math.max(...xs).toFixed(3)}]`;
+
+async function main(): Promise<void> {
+  const backend = await selectBackend(BACKEND);
+  const config = loadConfig({ file: CONFIG });
+  const real = existsSync(join(FASHION_DIR, 'train-images-idx3-ubyte.gz'));
+  const splits = real ? await loadSplits(config) : syntheticFashionSized(config);
+  const train = splits.train;
+  const n = train.size;
+  const tokenizer = buildTokenizer(config, splits, train);
+  const model = ClipModel.create(architectureFor(config, splits, tokenizer), tokenizer, splits.normalization, config.seed);
+  const batchSize = config.train.batchSize;
+  const stepper = new LocalStepper(model, { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: config.train.weightDecay });
+  const data = await batches(train, model, 16, batchSize);
+  const detectorOptions = detectorOptionsFromConfig(config.filter);
+  const cfg = config.filter;
+  const embedder = new ParallelEmbedder({ threads: THREADS });
+  const embedder1 = new ParallelEmbedder({ threads: 1 });
+  const all = Int32Array.from({ length: n }, (_, i) => i);
+  console.error(
+    `filter bench: ${real ? 'Fashion-MNIST' : 'synthetic 28x28x1'} ${n} images, ${config.model.imageTower} tower, backend ${backend.name}, ` +
+      `detector ${cfg.detector} k=${cfg.k} reference ${cfg.reference} R=${cfg.referenceSize} x${cfg.referenceRepeats}, threads ${THREADS}`,
+  );
+
+  for (let s = 0; s < 5; s++) await stepper.step(data[s % data.length], 1e-4);
+  // Start the embedding threads once (training starts them at the first round and keeps them).
+  const tStart = performance.now();
+  await embedder.embedImages(model, train, all.subarray(0, 2048));
+  const startSeconds = (performance.now() - tStart) / 1000;
+
+  const stepsPerEpoch = Math.ceil(n / batchSize);
+  const rounds: Record<string, number>[] = [];
+  for (let r = 0; r < ROUNDS; r++) {
+    const t0 = performance.now();
+    for (let s = 0; s < STEPS; s++) await stepper.step(data[s % data.length], 1e-4);
+    const stepSeconds = (performance.now() - t0) / 1000 / STEPS;
+    const epochSeconds = stepSeconds * stepsPerEpoch;
+
+    const cpu0 = process.cpuUsage();
+    let t = performance.now();
+    const tPass = t;
+    const embThreads = await embedder.embedImages(model, train, all);
+    const embedParallel = (performance.now() - t) / 1000;
+    const kernelUsed = embedder.lastUsedKernel;
+    t = performance.now();
+    const embOne = await embedder1.embedImages(model, train, all);
+    const embedOne = (performance.now() - t) / 1000;
+    t = performance.now();
+    const embMain = await model.embedImages(train, all);
+    const embedMain = (performance.now() - t) / 1000;
+    let maxDiff = 0;
+    let scale = 1;
+    for (let i = 0; i < embMain.length; i++) {
+      maxDiff = Math.max(maxDiff, Math.abs(embMain[i] - embThreads[i]), Math.abs(embMain[i] - embOne[i]));
+      scale = Math.max(scale, Math.abs(embMain[i]));
+    }
+
+    const detector = createDetector(cfg.detector, detectorOptions);
+    const input = () => ({ embeddings: embThreads, n, d: model.embedDim, k: cfg.k, rng: Rng.derive(config.seed, `filter/round-${r}`) });
+    t = performance.now();
+    const scoresThreads = await detector.scoreAsync(input(), { threads: THREADS });
+    const scoreParallel = (performance.now() - t) / 1000;
+    const cpuPass = process.cpuUsage(cpu0);
+    const coresThreads = (cpuPass.user + cpuPass.system) / 1e6 / ((performance.now() - tPass) / 1000);
+    t = performance.now();
+    const scoresMain = detector.score(input());
+    const scoreMain = (performance.now() - t) / 1000;
+    let same = true;
+    for (let i = 0; i < n; i++) if (scoresMain[i] !== scoresThreads[i]) same = false;
+    t = performance.now();
+    countDuplicateGroups(embThreads, n, model.embedDim);
+    const duplicates = (performance.now() - t) / 1000;
+
+    const passParallel = embedParallel + scoreParallel + duplicates;
+    const passOne = embedOne + scoreMain + duplicates;
+    const passMain = embedMain + scoreMain + duplicates;
+    const round = {
+      round: r,
+      step_seconds: stepSeconds,
+      samples_per_second: batchSize / stepSeconds,
+      epoch_seconds: epochSeconds,
+      embed_threads_seconds: embedParallel,
+      embed_one_thread_seconds: embedOne,
+      embed_tfjs_main_seconds: embedMain,
+      embed_kernel: kernelUsed ? 1 : 0,
+      score_threads_seconds: scoreParallel,
+      score_main_seconds: scoreMain,
+      duplicates_seconds: duplicates,
+      pass_threads_seconds: passParallel,
+      pass_one_thread_seconds: passOne,
+      pass_tfjs_embed_seconds: passMain,
+      share_threads: passParallel / epochSeconds,
+      share_one_thread: passOne / epochSeconds,
+      share_tfjs_embed: passMain / epochSeconds,
+      embed_max_rel_diff: maxDiff / scale,
+      cores_threads_pass: coresThreads,
+      scores_identical: same ? 1 : 0,
+    };
+    rounds.push(round);
+    console.log(JSON.stringify({ bench: 'filter', dataset: real ? 'fashion-mnist' : 'synthetic', n, threads: THREADS, backend: backend.name, ...round }));
+  }
+  await embedder.close();
+  await embedder1.close();
+  await closeKnnPool();
+
+  const col = (k: string) => rounds.map((r) => r[k]);
+  console.log(
+    [
+      '',
+      `filter pass on ${n} images vs one epoch (${stepsPerEpoch} steps of ${batchSize}), ${ROUNDS} rounds: median [min, max]`,
+      `  training step                 ${spread(col('step_seconds').map((v) => v * 1000))} ms  (${spread(col('samples_per_second'))} samples/s)`,
+      `  epoch (extrapolated)          ${spread(col('epoch_seconds'))} s`,
+      `  embed, ${THREADS} threads            ${spread(col('embed_threads_seconds'))} s   (${col('embed_kernel').every((v) => v === 1) ? 'wasm GEMM forward pass' : 'tfjs forward pass'}; thread start-up once: ${startSeconds.toFixed(2)} s)`,
+      `  embed, 1 thread               ${spread(col('embed_one_thread_seconds'))} s   (ParallelEmbedder threads: 1)`,
+      `  embed, tfjs (model)           ${spread(col('embed_tfjs_main_seconds'))} s   (ClipModel.embedImages)`,
+      `  neighbours+scores, ${THREADS} threads ${spread(col('score_threads_seconds'))} s   (Detector.scoreAsync)`,
+      `  neighbours+scores, 1 thread   ${spread(col('score_main_seconds'))} s   (Detector.score)`,
+      `  pass, ${THREADS} threads             ${spread(col('pass_threads_seconds'))} s  = ${spread(col('share_threads').map((v) => 100 * v))} % of an epoch (target <= 25 %)`,
+      `  pass, 1 thread                ${spread(col('pass_one_thread_seconds'))} s  = ${spread(col('share_one_thread').map((v) => 100 * v))} % of an epoch`,
+      `  pass, tfjs embed + 1 thread   ${spread(col('pass_tfjs_embed_seconds'))} s  = ${spread(col('share_tfjs_embed').map((v) => 100 * v))} % of an epoch`,
+      `  cores the threaded pass got   ${spread(col('cores_threads_pass'))} (CPU time / wall time; ${THREADS} = all of them)`,
+      `  embeddings vs the model's: max relative diff ${Math.max(...col('embed_max_rel_diff')).toExponential(1)}; scores threads vs 1 thread identical: ${col('scores_identical').every((v) => v === 1)}`,
+    ].join('\n'),
+  );
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
