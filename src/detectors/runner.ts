@@ -1,4 +1,4 @@
-import { knnPool, resolveThreads } from '../neighbors/parallel/pool.js';
+import { knnPool, resolveThreads, runBounded } from '../neighbors/parallel/pool.js';
 import { buildGraph, buildGraphAsync, referencePlan, type NeighborSearchOptions } from '../neighbors/search.js';
 import { gatherRows } from '../neighbors/reference.js';
 import type { NeighborGraph } from '../neighbors/types.js';
@@ -36,6 +36,28 @@ export function noNaN(scores: Float64Array): Float64Array {
   return scores;
 }
 
+/** The finite rows of an input, as their own input, or null when every row is finite. */
+function finitePart(input: DetectorInput): { keep: Int32Array; inner: DetectorInput } | null {
+  const { embeddings, d, textEmbeddings } = input;
+  const keep = finiteRows(embeddings, input.n, d, textEmbeddings);
+  if (!keep) return null;
+  const inner = {
+    ...input,
+    embeddings: gatherRows(embeddings, d, keep),
+    textEmbeddings: textEmbeddings ? gatherRows(textEmbeddings, d, keep) : undefined,
+    n: keep.length,
+    graph: undefined,
+  };
+  return { keep, inner };
+}
+
+/** Scores of the finite rows put back in place; every other row +Infinity. */
+function withInfinities(n: number, keep: Int32Array, scores: Float64Array | null): Float64Array {
+  const out = new Float64Array(n).fill(Infinity);
+  if (scores) for (let t = 0; t < keep.length; t++) out[keep[t]] = scores[t];
+  return noNaN(out);
+}
+
 /**
  * Runs `fn` on the finite rows only and gives every row with a NaN/Inf
  * coordinate (in its image or, when given, its caption embedding) the score
@@ -43,20 +65,9 @@ export function noNaN(scores: Float64Array): Float64Array {
  * rows never enter a reference set, so they cannot distort other scores.
  */
 export function withFiniteRows(input: DetectorInput, fn: (input: DetectorInput) => Float64Array): Float64Array {
-  const { embeddings, n, d, textEmbeddings } = input;
-  const keep = finiteRows(embeddings, n, d, textEmbeddings);
-  if (!keep) return noNaN(fn(input));
-  const out = new Float64Array(n).fill(Infinity);
-  if (keep.length === 0) return out;
-  const inner = fn({
-    ...input,
-    embeddings: gatherRows(embeddings, d, keep),
-    textEmbeddings: textEmbeddings ? gatherRows(textEmbeddings, d, keep) : undefined,
-    n: keep.length,
-    graph: undefined,
-  });
-  for (let t = 0; t < keep.length; t++) out[keep[t]] = inner[t];
-  return noNaN(out);
+  const part = finitePart(input);
+  if (!part) return noNaN(fn(input));
+  return withInfinities(input.n, part.keep, part.keep.length ? fn(part.inner) : null);
 }
 
 /** Scores the m images of one reference set. */
@@ -69,20 +80,9 @@ export function specScorer(spec: SetScoreSpec): SetScorer {
 
 /** `withFiniteRows` for an asynchronous scorer. */
 export async function withFiniteRowsAsync(input: DetectorInput, fn: (input: DetectorInput) => Promise<Float64Array>): Promise<Float64Array> {
-  const { embeddings, n, d, textEmbeddings } = input;
-  const keep = finiteRows(embeddings, n, d, textEmbeddings);
-  if (!keep) return noNaN(await fn(input));
-  const out = new Float64Array(n).fill(Infinity);
-  if (keep.length === 0) return out;
-  const inner = await fn({
-    ...input,
-    embeddings: gatherRows(embeddings, d, keep),
-    textEmbeddings: textEmbeddings ? gatherRows(textEmbeddings, d, keep) : undefined,
-    n: keep.length,
-    graph: undefined,
-  });
-  for (let t = 0; t < keep.length; t++) out[keep[t]] = inner[t];
-  return noNaN(out);
+  const part = finitePart(input);
+  if (!part) return noNaN(await fn(input));
+  return withInfinities(input.n, part.keep, part.keep.length ? await fn(part.inner) : null);
 }
 
 /**
@@ -169,32 +169,21 @@ export async function scoreOverReferencesAsync(
   if (threads === 1 || chunkCount === 1) return scorePlan(input, plan, textEmbeddings, setSearch, specScorer(spec));
   const perRepeat = plan.map(() => new Float64Array(n));
   const pool = knnPool(threads);
-  const inFlight = new Set<Promise<void>>();
-  let failure: unknown = null;
-  for (let r = 0; r < plan.length && failure === null; r++) {
-    for (const members of plan[r]) {
-      while (inFlight.size >= threads * IN_FLIGHT_PER_THREAD) await Promise.race(inFlight);
-      if (failure !== null) break;
-      const chunk = gatherRows(embeddings, d, members);
-      const chunkText = textEmbeddings ? gatherRows(textEmbeddings, d, members) : undefined;
-      const transfer = (chunkText ? [chunk.buffer, chunkText.buffer] : [chunk.buffer]) as ArrayBuffer[];
-      const out = perRepeat[r];
-      const task: Promise<void> = pool
-        .run<Float64Array>({ type: 'score-chunk', embeddings: chunk, text: chunkText, m: members.length, d, k, distance: search.distance, spec }, transfer)
-        .then(
-          (scores) => {
-            for (let t = 0; t < members.length; t++) out[members[t]] = scores[t];
-          },
-          (e) => {
-            failure ??= e;
-          },
-        )
-        .finally(() => inFlight.delete(task));
-      inFlight.add(task);
+  function* chunkTasks(): Generator<() => Promise<void>> {
+    for (let r = 0; r < plan.length; r++) {
+      for (const members of plan[r]) {
+        yield async () => {
+          const chunk = gatherRows(embeddings, d, members);
+          const chunkText = textEmbeddings ? gatherRows(textEmbeddings, d, members) : undefined;
+          const transfer = (chunkText ? [chunk.buffer, chunkText.buffer] : [chunk.buffer]) as ArrayBuffer[];
+          const scores = await pool.run<Float64Array>({ type: 'score-chunk', embeddings: chunk, text: chunkText, m: members.length, d, k, distance: search.distance, spec }, transfer);
+          const out = perRepeat[r];
+          for (let t = 0; t < members.length; t++) out[members[t]] = scores[t];
+        };
+      }
     }
   }
-  await Promise.all(inFlight);
-  if (failure !== null) throw failure;
+  await runBounded(threads * IN_FLIGHT_PER_THREAD, chunkTasks());
   const sum = new Float64Array(n);
   for (const scores of perRepeat) for (let i = 0; i < n; i++) sum[i] += scores[i];
   if (plan.length > 1) for (let i = 0; i < n; i++) sum[i] /= plan.length;

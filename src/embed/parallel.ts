@@ -4,7 +4,7 @@ import { currentBackend } from '../backend/select.js';
 import type { ClipDataset } from '../data/types.js';
 import { imageBytes } from '../data/types.js';
 import type { ClipModel } from '../model/clip.js';
-import { resolveThreads, ThreadPool } from '../neighbors/parallel/pool.js';
+import { resolveThreads, runBounded, ThreadPool } from '../neighbors/parallel/pool.js';
 import { MlpKernelEmbedder, mlpKernelSupports } from './mlpKernel.js';
 import type { EmbedTask } from './protocol.js';
 
@@ -99,29 +99,18 @@ export class ParallelEmbedder {
     const pool = await this.ready(model, backend, threads);
     await Promise.all(Array.from({ length: threads }, (_, w) => pool.runOn(w, { type: 'weights', params, kernel: kernel !== null })));
     const out = new Float32Array(n * d);
-    const inFlight = new Set<Promise<void>>();
-    let failure: unknown = null;
-    for (let start = 0; start < n && failure === null; start += batch) {
-      while (inFlight.size >= 2 * threads) await Promise.race(inFlight);
-      const count = Math.min(batch, n - start);
-      const chunk = new Int32Array(count);
-      for (let r = 0; r < count; r++) chunk[r] = indices ? indices[start + r] : start + r;
-      const pixels = new Uint8Array(count * bytes);
-      await dataset.readImages(chunk, pixels);
-      const at = start * d;
-      const task: Promise<void> = pool
-        .run<Float32Array>({ type: 'embed', pixels, count }, [pixels.buffer])
-        .then(
-          (emb) => out.set(emb, at),
-          (e) => {
-            failure ??= e;
-          },
-        )
-        .finally(() => inFlight.delete(task));
-      inFlight.add(task);
+    async function* batchTasks(): AsyncGenerator<() => Promise<void>> {
+      for (let start = 0; start < n; start += batch) {
+        const count = Math.min(batch, n - start);
+        const chunk = new Int32Array(count);
+        for (let r = 0; r < count; r++) chunk[r] = indices ? indices[start + r] : start + r;
+        const pixels = new Uint8Array(count * bytes);
+        await dataset.readImages(chunk, pixels);
+        const at = start * d;
+        yield async () => out.set(await pool.run<Float32Array>({ type: 'embed', pixels, count }, [pixels.buffer]), at);
+      }
     }
-    await Promise.all(inFlight);
-    if (failure !== null) throw failure;
+    await runBounded(2 * threads, batchTasks());
     return out;
   }
 

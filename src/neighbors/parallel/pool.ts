@@ -198,3 +198,26 @@ export async function closeKnnPool(): Promise<void> {
   shared = null;
   if (p) await p.close();
 }
+
+/**
+ * Starts the tasks one after another with at most `limit` unsettled, so
+ * that only `limit` tasks' inputs exist at once (a generator prepares each
+ * input when its turn comes). The first failure stops starting new tasks and
+ * is thrown once the started ones have settled.
+ */
+export async function runBounded(limit: number, tasks: Iterable<() => Promise<void>> | AsyncIterable<() => Promise<void>>): Promise<void> {
+  const inFlight = new Set<Promise<void>>();
+  const state: { failure?: { error: unknown } } = {};
+  for await (const start of tasks) {
+    const task: Promise<void> = start()
+      .catch((error: unknown) => {
+        state.failure ??= { error };
+      })
+      .finally(() => inFlight.delete(task));
+    inFlight.add(task);
+    while (inFlight.size >= limit) await Promise.race(inFlight);
+    if (state.failure) break;
+  }
+  await Promise.all(inFlight);
+  if (state.failure) throw state.failure.error;
+}
