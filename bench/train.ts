@@ -7,7 +7,10 @@
  *   trains);
  * - `ours`: the in-thread step (explicit-transpose gradients, row gather);
  * - `ours-workers`: data-parallel worker threads (train.workers);
- * - the achieved GFLOP/s of `ours` against a plain matMul of the first layer's
+ * - `ours-kernel`, `ours-kernel-workers`: the same two on the wasm GEMM
+ *   kernels (train.kernel auto, src/train/kernelStep.ts); `ours` and
+ *   `ours-workers` are the tfjs-op step (train.kernel off);
+ * - the achieved GFLOP/s of `ours` and `ours-kernel` against a plain matMul of the first layer's
  *   shape timed in this process (what the backend can do at all);
  * - PyTorch on the same architecture with the same thread count, when
  *   Debian's python3-torch is installed (bench/peers/torch_train.py).
@@ -124,11 +127,16 @@ const range = (xs: number[]) => ({ median: +median(xs).toFixed(0), min: +Math.mi
 
 async function benchModel(m: BenchModel, backend: string): Promise<Record<string, unknown>> {
   const data = batches(m, 3);
-  const models = [0, 1, 2].map(() => ClipModel.create(m.arch, TOKENIZER, m.normalization, 1));
+  const models = [0, 1, 2, 3, 4].map(() => ClipModel.create(m.arch, TOKENIZER, m.normalization, 1));
+  const tfjsDefault = new LocalStepper(models[0], OPTIMIZER, { kernel: 'off' });
+  const kernelLocal = new LocalStepper(models[3], OPTIMIZER, { kernel: 'auto' });
+  if (!kernelLocal.usesKernel) throw new Error(`the ${backend} backend or this model does not take the kernel step`);
   const arms: [string, StepRunner, boolean][] = [
-    ['tfjs-default', new LocalStepper(models[0], OPTIMIZER), false],
-    ['ours', new LocalStepper(models[1], OPTIMIZER), true],
-    [`ours-workers${WORKERS}`, new WorkerStepper(models[2], OPTIMIZER, { workers: WORKERS, backend, seed: 1 }), true],
+    ['tfjs-default', tfjsDefault, false],
+    ['ours', new LocalStepper(models[1], OPTIMIZER, { kernel: 'off' }), true],
+    [`ours-workers${WORKERS}`, new WorkerStepper(models[2], OPTIMIZER, { workers: WORKERS, backend, seed: 1, kernel: 'off' }), true],
+    ['ours-kernel', kernelLocal, true],
+    [`ours-kernel-workers${WORKERS}`, new WorkerStepper(models[4], OPTIMIZER, { workers: WORKERS, backend, seed: 1, kernel: 'auto' }), true],
   ];
   for (const [, s, fast] of arms) {
     useFastPaths(fast);
@@ -154,6 +162,9 @@ async function benchModel(m: BenchModel, backend: string): Promise<Record<string
   const flopsPerSample = 3 * 2 * forwardMacs(m);
   const ours = median(rates.ours);
   const oursWorkers = median(rates[`ours-workers${WORKERS}`]);
+  const kernel = median(rates['ours-kernel']);
+  const kernelWorkers = median(rates[`ours-kernel-workers${WORKERS}`]);
+  const tfjsDefaultRate = median(rates['tfjs-default']);
   const torch = torchPeer(m, WORKERS);
   return {
     bench: 'train',
@@ -167,8 +178,15 @@ async function benchModel(m: BenchModel, backend: string): Promise<Record<string
     achievedGflops: +((ours * flopsPerSample) / 1e9).toFixed(1),
     plainMatMulGflops: +median(matmul).toFixed(1),
     shareOfPlainMatMul: +((ours * flopsPerSample) / 1e9 / median(matmul)).toFixed(2),
+    kernelOverTfjsDefault: +(kernel / tfjsDefaultRate).toFixed(2),
+    kernelOverOurs: +(kernel / ours).toFixed(2),
+    kernelWorkersOverKernel: +(kernelWorkers / kernel).toFixed(2),
+    kernelWorkersOverOursWorkers: +(kernelWorkers / oursWorkers).toFixed(2),
+    kernelGflops: +((kernel * flopsPerSample) / 1e9).toFixed(1),
+    kernelShareOfPlainMatMul: +((kernel * flopsPerSample) / 1e9 / median(matmul)).toFixed(2),
     torchSamplesPerSecond: torch === null ? null : +torch.toFixed(0),
     workersOverTorch: torch === null ? null : +(oursWorkers / torch).toFixed(2),
+    kernelWorkersOverTorch: torch === null ? null : +(kernelWorkers / torch).toFixed(2),
   };
 }
 
@@ -184,5 +202,12 @@ for (const r of results as Record<string, any>[]) {
   const s = r.samplesPerSecond;
   console.log(
     `${r.model.padEnd(14)} ${String(s['tfjs-default'].median).padStart(12)} ${String(s.ours.median).padStart(6)} ${String(s[`ours-workers${WORKERS}`].median).padStart(9)} ${`${r.speedupOverTfjsDefault}x`.padStart(13)}  ${`${r.achievedGflops} (${Math.round(r.shareOfPlainMatMul * 100)}% of ${r.plainMatMulGflops})`.padStart(31)} ${String(r.torchSamplesPerSecond ?? '–').padStart(6)} ${String(r.workersOverTorch ?? '–').padStart(14)}`,
+  );
+}
+console.log('\nmodel          kernel  kernel-workers  kernel/default  kernel/ours  GFLOP/s (share of plain matMul)  kernel-workers/torch');
+for (const r of results as Record<string, any>[]) {
+  const s = r.samplesPerSecond;
+  console.log(
+    `${r.model.padEnd(14)} ${String(s['ours-kernel'].median).padStart(6)} ${String(s[`ours-kernel-workers${WORKERS}`].median).padStart(15)} ${`${r.kernelOverTfjsDefault}x`.padStart(15)} ${`${r.kernelOverOurs}x`.padStart(12)}  ${`${r.kernelGflops} (${Math.round(r.kernelShareOfPlainMatMul * 100)}% of ${r.plainMatMulGflops})`.padStart(31)} ${String(r.kernelWorkersOverTorch ?? '–').padStart(21)}`,
   );
 }

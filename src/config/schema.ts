@@ -115,6 +115,11 @@ export const trainSchema = z
     embedBatchSize: positiveInt.default(1024),
     /** Data-parallel worker threads for the training step (1 = in process). */
     workers: positiveInt.default(1),
+    /**
+     * The training step on the project's WebAssembly SIMD kernels instead of tfjs ops: `auto` uses
+     * them on the CPU backends (wasm, cpu) for MLP image towers, `off` always steps with tfjs.
+     */
+    kernel: z.enum(['auto', 'off']).default('auto'),
   })
   .strict()
   .default({});

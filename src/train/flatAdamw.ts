@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { copyTensorInto, tensorFrom } from '../backend/tensorIO.js';
 import type { Param } from '../model/params.js';
+import { KernelHeap } from '../neighbors/parallel/engine.js';
 import { decayMask, flatLayout, type FlatLayout } from './flatLayout.js';
 import type { AdamWOptions } from './optimizer.js';
 
@@ -77,16 +78,33 @@ export class FlatAdamW {
   readonly layout: FlatLayout;
   private readonly state: FlatOptimizerState;
   private readonly grad: Float32Array;
+  /** With `wasm` storage: the heap holding params, m, v, grad (in that order; never grown, so the views stay valid). */
+  private readonly heap: KernelHeap | null;
   step = 0;
 
+  /**
+   * `storage: 'wasm'` keeps the vectors in a wasm heap and updates them with
+   * the SIMD `adamw` kernel (same bits as the JS loop, ~10x faster; used
+   * with the kernel step, where the update was a fifth of the step).
+   */
   constructor(
     private readonly params: readonly Param[],
     readonly options: AdamWOptions,
+    storage: 'js' | 'wasm' = 'js',
   ) {
     this.layout = flatLayout(params.map((p) => ({ name: p.name, shape: p.variable.shape, decay: p.decay })));
     const n = this.layout.total;
-    this.state = { params: new Float32Array(n), m: new Float32Array(n), v: new Float32Array(n), decay: decayMask(this.layout) };
-    this.grad = new Float32Array(n);
+    if (storage === 'wasm') {
+      this.heap = KernelHeap.private(16 * n + 64);
+      const buffer = this.heap.memory.buffer;
+      const view = (k: number) => new Float32Array(buffer, k * n * 4, n);
+      this.state = { params: view(0), m: view(1), v: view(2), decay: decayMask(this.layout) };
+      this.grad = view(3);
+    } else {
+      this.heap = null;
+      this.state = { params: new Float32Array(n), m: new Float32Array(n), v: new Float32Array(n), decay: decayMask(this.layout) };
+      this.grad = new Float32Array(n);
+    }
     this.reload();
   }
 
@@ -96,20 +114,51 @@ export class FlatAdamW {
   }
 
   apply(grads: tf.NamedTensorMap, lr: number): void {
-    this.step += 1;
     this.params.forEach((p, i) => {
       const g = grads[p.variable.name];
       const slot = this.layout.slots[i];
       if (g) copyTensorInto(g, this.grad, slot.offset);
       else this.grad.fill(0, slot.offset, slot.offset + slot.size);
     });
-    adamwRange(this.state, [this.grad], 0, this.layout.total, this.options, lr, this.step);
+    this.applyFlat(this.grad, lr);
+  }
+
+  /** The current parameters, flat (read-only for callers: `applyFlat` owns them). */
+  get values(): Float32Array {
+    return this.state.params;
+  }
+
+  /** A gradient vector in the flat layout that callers may fill and pass to `applyFlat`. */
+  get gradient(): Float32Array {
+    return this.grad;
+  }
+
+  /** One update from a gradient already in the flat layout; the variables get the new values. */
+  applyFlat(grad: Float32Array, lr: number): void {
+    this.step += 1;
+    if (this.heap) this.wasmUpdate(grad, lr);
+    else adamwRange(this.state, [grad], 0, this.layout.total, this.options, lr, this.step);
     tf.tidy(() => {
       this.params.forEach((p, i) => {
         const slot = this.layout.slots[i];
         p.variable.assign(tensorFrom(this.state.params.subarray(slot.offset, slot.offset + slot.size), slot.shape));
       });
     });
+  }
+
+  private wasmUpdate(grad: Float32Array, lr: number): void {
+    const heap = this.heap!;
+    if (grad !== this.grad) this.grad.set(grad);
+    const { beta1, beta2, eps, weightDecay } = this.options;
+    const t = this.step;
+    const n = this.layout.total;
+    const shrink = weightDecay > 0 ? 1 - lr * weightDecay : 1;
+    for (const s of this.layout.slots) {
+      const at = s.offset * 4;
+      heap.k.adamw(at, at + 4 * n, at + 8 * n, at + 12 * n, s.size, beta1, 1 - beta1, beta2, 1 - beta2, 1 / Math.sqrt(1 - beta2 ** t), eps, lr / (1 - beta1 ** t), s.decay ? shrink : 1);
+      const done = s.size - (s.size % 4);
+      if (done < s.size) adamwRange(this.state, [this.grad], s.offset + done, s.offset + s.size, this.options, lr, t);
+    }
   }
 
   stateByName(): { step: number; moments: Map<string, { m: Float32Array; v: Float32Array; shape: number[] }> } {

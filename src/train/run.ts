@@ -177,7 +177,7 @@ export async function runTraining(config: Config, options: RunOptions = {}): Pro
     resume,
     summary: initialSummary(config, backend, splits, train, poison?.summary ?? null),
     initialWeights: options.initialWeights,
-    stepper: config.train.workers > 1 ? (m, opts) => new WorkerStepper(m, opts, { workers: config.train.workers, backend: backend.name, seed: config.seed }) : undefined,
+    stepper: config.train.workers > 1 ? (m, opts) => new WorkerStepper(m, opts, { workers: config.train.workers, backend: backend.name, seed: config.seed, kernel: config.train.kernel }) : undefined,
   });
   const poisonFile = join(outDir, 'poison.json');
   if (poison && existsSync(poisonFile)) trainer.recorder.addArtifact(poisonFile, 'poison.json');

@@ -3,6 +3,8 @@ import type { RawBatch } from '../data/stream.js';
 import type { ClipModel } from '../model/clip.js';
 import { prefersHostKernels } from '../backend/kernels.js';
 import { FlatAdamW } from './flatAdamw.js';
+import { flatLayout } from './flatLayout.js';
+import { KernelStep, useKernelStep, type KernelMode } from './kernelStep.js';
 import { AdamW, type AdamWOptions } from './optimizer.js';
 
 export interface OptimizerMoments {
@@ -40,22 +42,42 @@ export interface StepRunner {
  * Forward, backward and AdamW in this thread, on the model's own variables.
  * On the CPU backends the update runs on host copies (FlatAdamW); elsewhere
  * with tensor ops (AdamW), which keeps a GPU's parameters on the device.
+ * With `kernel: 'auto'` (the default) on the CPU backends, MLP models step
+ * on the wasm GEMM kernels of kernelStep.ts instead of tfjs ops; the
+ * variables still receive the new values after every step.
  */
 export class LocalStepper implements StepRunner {
   private readonly optimizer: AdamW | FlatAdamW;
   private readonly variables: tf.Variable[];
+  private readonly kernel: KernelStep | null;
 
   constructor(
     private readonly model: ClipModel,
     readonly optimizerOptions: AdamWOptions,
+    options: { kernel?: KernelMode } = {},
   ) {
-    this.optimizer = prefersHostKernels() ? new FlatAdamW(model.params.list, optimizerOptions) : new AdamW(model.params.list, optimizerOptions);
+    const kernel = useKernelStep(options.kernel ?? 'auto', model.arch);
+    this.optimizer = prefersHostKernels() ? new FlatAdamW(model.params.list, optimizerOptions, kernel ? 'wasm' : 'js') : new AdamW(model.params.list, optimizerOptions);
     this.variables = model.params.variables();
+    const layout = flatLayout(model.params.list.map((p) => ({ name: p.name, shape: p.variable.shape, decay: p.decay })));
+    this.kernel = kernel ? new KernelStep(model.arch, model.normalization, layout) : null;
+  }
+
+  /** Whether steps run on the wasm kernels (kernelStep.ts) rather than tfjs ops. */
+  get usesKernel(): boolean {
+    return this.kernel !== null;
   }
 
   async step(raw: RawBatch, lr: number): Promise<number> {
-    const { model } = this;
+    const { model, kernel, optimizer } = this;
     const size = raw.indices.length;
+    if (kernel && optimizer instanceof FlatAdamW) {
+      const params = optimizer.values;
+      const emb = kernel.forward(params, raw.pixels, raw.tokens, size);
+      const loss = kernel.backward(params, emb.images, emb.texts, size, 0, raw.weights, optimizer.gradient);
+      optimizer.applyFlat(optimizer.gradient, lr);
+      return loss;
+    }
     const lossTensor = tf.tidy(() => {
       const batch = {
         images: model.pixelsToTensor(raw.pixels, size),
@@ -63,7 +85,7 @@ export class LocalStepper implements StepRunner {
         weights: raw.weights ? tf.tensor1d(raw.weights) : undefined,
       };
       const { value, grads } = tf.variableGrads(() => model.loss(batch), this.variables);
-      this.optimizer.apply(grads, lr);
+      optimizer.apply(grads, lr);
       return value;
     });
     const loss = (await lossTensor.data())[0];

@@ -76,7 +76,7 @@ export class Trainer {
     this.summary.status = 'running';
     this.weights = new SampleWeightTable(train.size, resume?.sampleWeights ?? opts.initialWeights);
     const optimizerOptions = { beta1: config.train.beta1, beta2: config.train.beta2, eps: config.train.eps, weightDecay: config.train.weightDecay };
-    this.stepper = opts.stepper ? opts.stepper(model, optimizerOptions) : new LocalStepper(model, optimizerOptions);
+    this.stepper = opts.stepper ? opts.stepper(model, optimizerOptions) : new LocalStepper(model, optimizerOptions, { kernel: config.train.kernel });
     this.rng = resume ? new Rng(resume.state.rng) : Rng.derive(config.seed, 'train/shuffle');
     this.totalEpochs = resume?.state.totalEpochs ?? config.train.epochs;
     this.rewinds = [...(resume?.state.rewinds ?? [])];

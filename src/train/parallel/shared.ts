@@ -1,3 +1,4 @@
+import type { KernelMode } from '../kernelStep.js';
 import type { AdamWOptions } from '../optimizer.js';
 import type { ClipArchitecture } from '../../model/towers.js';
 import type { Normalization } from '../../model/clip.js';
@@ -9,7 +10,7 @@ import type { ParamSlot } from '../flatLayout.js';
  * memory, messages and the workers' barrier. Bumped whenever either side
  * changes, so a stale compiled worker (dist/) is reported, not misread.
  */
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 
 /** Int32 slots of the control block. */
 export const CTL_COUNT = 0;
@@ -60,6 +61,8 @@ export interface InitMessage {
   readonly slots: readonly ParamSlot[];
   readonly optimizer: AdamWOptions;
   readonly memory: StepperMemory;
+  /** Step on the wasm kernels where they apply (the worker decides: its backend, the architecture). */
+  readonly kernel: KernelMode;
 }
 
 export interface StepMessage {

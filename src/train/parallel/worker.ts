@@ -14,6 +14,7 @@ import { clipLoss } from '../../model/loss.js';
 import { copyTensorInto, tensorFrom } from '../../backend/tensorIO.js';
 import { adamwRange, updatePartition, type FlatOptimizerState } from '../flatAdamw.js';
 import { decayMask, flatLayout, layoutMismatch, evenSplit, type FlatLayout } from '../flatLayout.js';
+import { KernelStep, useKernelStep } from '../kernelStep.js';
 import {
   AbortedError,
   barrier,
@@ -57,6 +58,8 @@ class ShardWorker {
   private readonly partition: [number, number];
   private readonly bytes: number;
   private batch: BatchViews | null = null;
+  /** The wasm kernel step (kernelStep.ts), or null: tfjs ops on this worker's variables. */
+  private readonly kernel: KernelStep | null;
 
   private constructor(
     private readonly init: InitMessage,
@@ -79,6 +82,7 @@ class ShardWorker {
     this.gradVariables = params.filter((p) => index === 0 || !LOSS_ONLY_PARAMS.has(p.name)).map((p) => p.variable);
     this.partition = updatePartition(total, workers, index);
     this.bytes = imageBytes(init.arch.imageShape);
+    this.kernel = useKernelStep(init.kernel, init.arch) ? new KernelStep(init.arch, init.normalization, this.layout) : null;
   }
 
   static async create(init: InitMessage): Promise<ShardWorker> {
@@ -150,10 +154,22 @@ class ShardWorker {
       phases[phase] += now - t;
       t = now;
     };
-    this.copyIn();
-    lap('copyIn');
     let loss = NaN;
-    if (n > 0) {
+    if (n > 0 && this.kernel) {
+      // The kernels read the shared parameters directly: no tfjs variables, no copy in.
+      const { params } = this.state;
+      const emb = this.kernel.forward(params, batch.pixels.subarray(lo * this.bytes, hi * this.bytes), batch.tokens.subarray(lo * arch.maxTokens, hi * arch.maxTokens), n, msg.size);
+      batch.images.set(emb.images, lo * d);
+      batch.texts.set(emb.texts, lo * d);
+      lap('forward');
+      barrier(this.control, workers);
+      lap('waitEmbeddings');
+      const weights = msg.weighted ? batch.weights.subarray(0, msg.size) : null;
+      loss = this.kernel.backward(params, batch.images, batch.texts, msg.size, lo, weights, this.ownGrads, index === 0);
+      lap('backward');
+    } else if (n > 0) {
+      this.copyIn();
+      lap('copyIn');
       const { model } = this;
       const lossTensor = tf.tidy(() => {
         const images = model.pixelsToTensor(batch.pixels.subarray(lo * this.bytes, hi * this.bytes), n);

@@ -4,6 +4,7 @@ import { Worker } from 'node:worker_threads';
 import type { RawBatch } from '../../data/stream.js';
 import { imageBytes } from '../../data/types.js';
 import type { ClipModel } from '../../model/clip.js';
+import type { KernelMode } from '../kernelStep.js';
 import type { AdamWOptions } from '../optimizer.js';
 import type { OptimizerState, StepRunner } from '../stepper.js';
 import { flatLayout, type FlatLayout } from '../flatLayout.js';
@@ -31,6 +32,8 @@ export interface WorkerStepperOptions {
   readonly backend: string;
   /** Seed the workers build their (then overwritten) model copy with. */
   readonly seed: number;
+  /** `train.kernel`: whether workers step on the wasm kernels (kernelStep.ts) where they apply; default auto. */
+  readonly kernel?: KernelMode;
   /** Start-up or a step taking longer than this fails the stepper (a hung worker); default 10 minutes. */
   readonly timeoutMs?: number;
 }
@@ -190,6 +193,7 @@ export class WorkerStepper implements StepRunner {
       slots: this.layout.slots,
       optimizer: this.optimizerOptions,
       memory: this.memory,
+      kernel: options.kernel ?? 'auto',
     };
     worker.postMessage(init);
     return worker;

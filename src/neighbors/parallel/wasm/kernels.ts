@@ -1,5 +1,5 @@
 import v8 from 'node:v8';
-import { ModuleBuilder, Op, Simd, type Body, type Local } from './asm.js';
+import { ModuleBuilder, Op, Simd, type Body, type Local, type ValType } from './asm.js';
 
 /**
  * The WebAssembly SIMD kernels of the exact neighbour search (see
@@ -59,8 +59,17 @@ const HIGH_TO_LOW = [8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15]
 /** Scalar opcode of f32x4.relaxed_madd (relaxed SIMD): one fused multiply-add. */
 const RELAXED_MADD = 0x105;
 
-function emitGemm(mod: ModuleBuilder, fma: boolean): void {
-  mod.func('gemm', ['i32', 'i32', 'i32', 'i32', 'i32', 'i32', 'i32'], [], (b, aPtr, bPtr, quads, octs, K, cPtr, ldc) => {
+/**
+ * `gemm`, or with `strided` the variant `gemmx(..., ldj)` whose output
+ * octet j starts ldj bytes after octet j - 1 instead of 32: ldc = 32 and
+ * ldj = rows * 32 write C straight into octet panels of its columns (the
+ * layout the next product reads), which saves the training step a
+ * transposing copy per layer.
+ */
+function emitGemm(mod: ModuleBuilder, fma: boolean, strided = false): void {
+  const params: ValType[] = ['i32', 'i32', 'i32', 'i32', 'i32', 'i32', 'i32'];
+  if (strided) params.push('i32');
+  mod.func(strided ? 'gemmx' : 'gemm', params, [], (b, aPtr, bPtr, quads, octs, K, cPtr, ldc, ldjArg) => {
     const j = b.local('i32');
     const q = b.local('i32');
     const ap = b.local('i32');
@@ -95,8 +104,11 @@ function emitGemm(mod: ModuleBuilder, fma: boolean): void {
           b.get(ap).i32(32).op(Op.i32_add).set(ap);
           b.get(bp).i32(32).op(Op.i32_add).tee(bp).get(end).op(Op.i32_lt_u).brIf(0);
         });
-        // cp = cPtr + 4q * ldc + 32 j
-        b.get(cPtr).get(q).i32(2).op(Op.i32_shl).get(ldc).op(Op.i32_mul).op(Op.i32_add).get(j).i32(5).op(Op.i32_shl).op(Op.i32_add).set(cp);
+        // cp = cPtr + 4q * ldc + 32 j (gemmx: + ldj j)
+        b.get(cPtr).get(q).i32(2).op(Op.i32_shl).get(ldc).op(Op.i32_mul).op(Op.i32_add);
+        if (strided) b.get(j).get(ldjArg).op(Op.i32_mul);
+        else b.get(j).i32(5).op(Op.i32_shl);
+        b.op(Op.i32_add).set(cp);
         for (let r = 0; r < 4; r++) {
           b.get(cp).get(acc[r * 2]).v128Store(0);
           b.get(cp).get(acc[r * 2 + 1]).v128Store(16);
@@ -660,6 +672,195 @@ function emitDenseIo(mod: ModuleBuilder): void {
   });
 }
 
+/** SIMD opcodes beyond asm.ts's table. */
+const F32X4_GT = 0x44;
+const V128_AND = 0x4e;
+
+/**
+ * Epilogues of the training step's products (../../../train/kernelStep.ts),
+ * on matrices in octet panels: src holds `panels` panels of m rows.
+ *
+ * epi(src, panels, m, bias, mask, relu, dst): per element, + bias[8p + c]
+ * (bias != 0), ReLU (v > 0 ? v : 0, as tf.relu's forward and gradient
+ * mask), times (mask[same place] > 0) (mask != 0), written back in place
+ * when anything applied; then, when dst != 0, also stored into the octet
+ * panels of the transposed matrix (dst: m / 8 panels of 8 * panels rows).
+ * Both layouts of an activation or gradient come out of one pass.
+ *
+ * stripsum(src, panels, rows, dst): dst[8p + c] = sum over the rows of
+ * panel p (float32, sequential): the bias gradient.
+ */
+function emitPanelOps(mod: ModuleBuilder): void {
+  mod.func('epi', ['i32', 'i32', 'i32', 'i32', 'i32', 'i32', 'i32'], [], (b, src, panels, m, bias, mask, relu, dst) => {
+    const p = b.local('i32');
+    const r = b.local('i32');
+    const sp = b.local('i32');
+    const mp = b.local('i32');
+    const dp = b.local('i32');
+    const modify = b.local('i32');
+    const v0 = b.local('v128');
+    const v1 = b.local('v128');
+    const bv0 = b.local('v128');
+    const bv1 = b.local('v128');
+    const zero = b.local('v128');
+    b.f32(0).simd(Simd.f32x4_splat).set(zero);
+    b.get(bias).get(mask).op(Op.i32_or).get(relu).op(Op.i32_or).set(modify);
+    b.for(p, () => b.i32(0), panels, 1, () => {
+      b.get(src).get(p).get(m).op(Op.i32_mul).i32(5).op(Op.i32_shl).op(Op.i32_add).set(sp);
+      b.get(mask).get(p).get(m).op(Op.i32_mul).i32(5).op(Op.i32_shl).op(Op.i32_add).set(mp);
+      b.get(zero).set(bv0);
+      b.get(zero).set(bv1);
+      b.get(bias).if(() => {
+        b.get(bias).get(p).i32(5).op(Op.i32_shl).op(Op.i32_add).v128Load().set(bv0);
+        b.get(bias).get(p).i32(5).op(Op.i32_shl).op(Op.i32_add).v128Load(16).set(bv1);
+      });
+      b.for(r, () => b.i32(0), m, 1, () => {
+        b.get(sp).v128Load().set(v0);
+        b.get(sp).v128Load(16).set(v1);
+        b.get(modify).if(() => {
+          b.get(v0).get(bv0).simd(Simd.f32x4_add).set(v0);
+          b.get(v1).get(bv1).simd(Simd.f32x4_add).set(v1);
+          b.get(relu).if(() => {
+            b.get(v0).get(v0).get(zero).simd(F32X4_GT).simd(V128_AND).set(v0);
+            b.get(v1).get(v1).get(zero).simd(F32X4_GT).simd(V128_AND).set(v1);
+          });
+          b.get(mask).if(() => {
+            b.get(v0).get(mp).v128Load().get(zero).simd(F32X4_GT).simd(V128_AND).set(v0);
+            b.get(v1).get(mp).v128Load(16).get(zero).simd(F32X4_GT).simd(V128_AND).set(v1);
+          });
+          b.get(sp).get(v0).v128Store();
+          b.get(sp).get(v1).v128Store(16);
+        });
+        b.get(dst).if(() => {
+          // dp = dst + (p + (r >> 3) * panels) * 256 + (r & 7) * 4
+          b.get(dst).get(p).get(r).i32(3).op(Op.i32_shr_u).get(panels).op(Op.i32_mul).op(Op.i32_add).i32(8).op(Op.i32_shl).op(Op.i32_add);
+          b.get(r).i32(7).op(Op.i32_and).i32(2).op(Op.i32_shl).op(Op.i32_add).set(dp);
+          for (let lane = 0; lane < 4; lane++) b.get(dp).get(v0).storeLane(lane * 32, lane);
+          for (let lane = 0; lane < 4; lane++) b.get(dp).get(v1).storeLane(128 + lane * 32, lane);
+        });
+        b.get(sp).i32(32).op(Op.i32_add).set(sp);
+        b.get(mp).i32(32).op(Op.i32_add).set(mp);
+      });
+    });
+  });
+  // strips(src, rows, cols, dstRows, dst): row-major [rows, cols] (cols % 8 == 0) into octet panels of its columns, dstRows rows per panel
+  mod.func('strips', ['i32', 'i32', 'i32', 'i32', 'i32'], [], (b, src, rows, cols, dstRows, dst) => {
+    const s = b.local('i32');
+    const i = b.local('i32');
+    const sp = b.local('i32');
+    const dp = b.local('i32');
+    const octs = b.local('i32');
+    b.get(cols).i32(3).op(Op.i32_shr_u).set(octs);
+    b.for(s, () => b.i32(0), octs, 1, () => {
+      b.get(src).get(s).i32(5).op(Op.i32_shl).op(Op.i32_add).set(sp);
+      b.get(dst).get(s).get(dstRows).op(Op.i32_mul).i32(5).op(Op.i32_shl).op(Op.i32_add).set(dp);
+      b.for(i, () => b.i32(0), rows, 1, () => {
+        b.get(dp).get(sp).v128Load().v128Store();
+        b.get(dp).get(sp).v128Load(16).v128Store(16);
+        b.get(sp).get(cols).i32(2).op(Op.i32_shl).op(Op.i32_add).set(sp);
+        b.get(dp).i32(32).op(Op.i32_add).set(dp);
+      });
+    });
+  });
+  mod.func('stripsum', ['i32', 'i32', 'i32', 'i32'], [], (b, src, panels, rows, dst) => {
+    const p = b.local('i32');
+    const r = b.local('i32');
+    const sp = b.local('i32');
+    const a0 = b.local('v128');
+    const a1 = b.local('v128');
+    b.get(src).set(sp);
+    b.for(p, () => b.i32(0), panels, 1, () => {
+      b.f32(0).simd(Simd.f32x4_splat).tee(a0).set(a1);
+      b.for(r, () => b.i32(0), rows, 1, () => {
+        b.get(a0).get(sp).v128Load().simd(Simd.f32x4_add).set(a0);
+        b.get(a1).get(sp).v128Load(16).simd(Simd.f32x4_add).set(a1);
+        b.get(sp).i32(32).op(Op.i32_add).set(sp);
+      });
+      b.get(dst).get(p).i32(5).op(Op.i32_shl).op(Op.i32_add).get(a0).v128Store();
+      b.get(dst).get(p).i32(5).op(Op.i32_shl).op(Op.i32_add).get(a1).v128Store(16);
+    });
+  });
+}
+
+/**
+ * adamw(p, m, v, g, n, beta1, c1, beta2, c2, invSqrtC2, eps, stepSize, shrink):
+ * ../../../train/flatAdamw.ts's adamwRange on elements [0, n - n % 4) of
+ * one parameter (shrink = 1 - lr * weightDecay, or 1 without decay), in
+ * float64 with the same operations in the same order, so the results are
+ * the same bits as the JS loop; the caller does the last n % 4.
+ */
+function emitAdamw(mod: ModuleBuilder): void {
+  const F64X2_SQRT = 0xef;
+  const F64X2_DIV = 0xf3;
+  const F32X4_DEMOTE_F64X2_ZERO = 0x5e;
+  const LOW_HALVES = [0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23];
+  const params: ValType[] = ['i32', 'i32', 'i32', 'i32', 'i32', 'f64', 'f64', 'f64', 'f64', 'f64', 'f64', 'f64', 'f64'];
+  mod.func('adamw', params, [], (b, pp, mp, vp, gp, n, beta1, c1, beta2, c2, invSqrtC2, eps, stepSize, shrink) => {
+    const i = b.local('i32');
+    const end = b.local('i32');
+    const at = b.local('i32');
+    const sb1 = b.local('v128');
+    const sc1 = b.local('v128');
+    const sb2 = b.local('v128');
+    const sc2 = b.local('v128');
+    const sInv = b.local('v128');
+    const sEps = b.local('v128');
+    const sStep = b.local('v128');
+    const sShrink = b.local('v128');
+    const gv = b.local('v128');
+    const mv = b.local('v128');
+    const vv = b.local('v128');
+    const pv = b.local('v128');
+    const g = b.local('v128');
+    const mi = b.local('v128');
+    const vi = b.local('v128');
+    const out = [b.local('v128'), b.local('v128'), b.local('v128')];
+    const outLo = [b.local('v128'), b.local('v128'), b.local('v128')];
+    const splat = (x: Local, l: Local) => b.get(x).simd(Simd.f64x2_splat).set(l);
+    splat(beta1, sb1);
+    splat(c1, sc1);
+    splat(beta2, sb2);
+    splat(c2, sc2);
+    splat(invSqrtC2, sInv);
+    splat(eps, sEps);
+    splat(stepSize, sStep);
+    splat(shrink, sShrink);
+    b.get(n).i32(-4).op(Op.i32_and).set(end);
+    b.for(i, () => b.i32(0), end, 4, () => {
+      b.get(i).i32(2).op(Op.i32_shl).set(at);
+      b.get(gp).get(at).op(Op.i32_add).v128Load().set(gv);
+      b.get(mp).get(at).op(Op.i32_add).v128Load().set(mv);
+      b.get(vp).get(at).op(Op.i32_add).v128Load().set(vv);
+      b.get(pp).get(at).op(Op.i32_add).v128Load().set(pv);
+      for (let half = 0; half < 2; half++) {
+        const promote = (x: Local) => {
+          if (half === 0) b.get(x).simd(Simd.f64x2_promote_low_f32x4);
+          else b.get(x).get(x).simd(0x0d, ...HIGH_TO_LOW).simd(Simd.f64x2_promote_low_f32x4);
+        };
+        promote(gv);
+        b.set(g);
+        // mi = beta1 * m + c1 * g; vi = beta2 * v + c2 * g * g
+        b.get(sb1);
+        promote(mv);
+        b.simd(Simd.f64x2_mul).get(sc1).get(g).simd(Simd.f64x2_mul).simd(Simd.f64x2_add).set(mi);
+        b.get(sb2);
+        promote(vv);
+        b.simd(Simd.f64x2_mul).get(sc2).get(g).simd(Simd.f64x2_mul).get(g).simd(Simd.f64x2_mul).simd(Simd.f64x2_add).set(vi);
+        // p * shrink - (mi / (sqrt(vi) * invSqrtC2 + eps)) * stepSize
+        promote(pv);
+        b.get(sShrink).simd(Simd.f64x2_mul);
+        b.get(mi).get(vi).simd(F64X2_SQRT).get(sInv).simd(Simd.f64x2_mul).get(sEps).simd(Simd.f64x2_add).simd(F64X2_DIV).get(sStep).simd(Simd.f64x2_mul);
+        b.simd(Simd.f64x2_sub).simd(F32X4_DEMOTE_F64X2_ZERO).set(half === 0 ? outLo[0] : out[0]);
+        b.get(mi).simd(F32X4_DEMOTE_F64X2_ZERO).set(half === 0 ? outLo[1] : out[1]);
+        b.get(vi).simd(F32X4_DEMOTE_F64X2_ZERO).set(half === 0 ? outLo[2] : out[2]);
+      }
+      b.get(pp).get(at).op(Op.i32_add).get(outLo[0]).get(out[0]).simd(0x0d, ...LOW_HALVES).v128Store();
+      b.get(mp).get(at).op(Op.i32_add).get(outLo[1]).get(out[1]).simd(0x0d, ...LOW_HALVES).v128Store();
+      b.get(vp).get(at).op(Op.i32_add).get(outLo[2]).get(out[2]).simd(0x0d, ...LOW_HALVES).v128Store();
+    });
+  });
+}
+
 function emitColsum(mod: ModuleBuilder): void {
   // colsum(raw, dp, m, out): out[f] (float64) = sum of raw[i, f] over the m rows (dp % 4 == 0)
   mod.func('colsum', ['i32', 'i32', 'i32', 'i32'], [], (b, raw, dp, m, out) => {
@@ -778,6 +979,7 @@ export function kernelModuleBytes(shared: boolean, fma: boolean): Uint8Array {
   const compact = emitCompact(mod);
   const cut = emitCut(mod, compact);
   emitGemm(mod, fma);
+  emitGemm(mod, fma, true);
   emitRowscan(mod, cut);
   emitColscan(mod, cut);
   emitFinish(mod, compact);
@@ -785,6 +987,8 @@ export function kernelModuleBytes(shared: boolean, fma: boolean): Uint8Array {
   emitPack(mod);
   emitColsum(mod);
   emitDenseIo(mod);
+  emitPanelOps(mod);
+  emitAdamw(mod);
   emitRefine(mod, 'sqdist');
   emitRefine(mod, 'dot');
   return mod.encode();
@@ -793,6 +997,11 @@ export function kernelModuleBytes(shared: boolean, fma: boolean): Uint8Array {
 /** The exported kernels (all void; pointers are byte offsets). */
 export interface KernelExports {
   gemm(a: number, b: number, quads: number, octs: number, K: number, c: number, ldc: number): void;
+  gemmx(a: number, b: number, quads: number, octs: number, K: number, c: number, ldc: number, ldj: number): void;
+  epi(src: number, panels: number, m: number, bias: number, mask: number, relu: number, dst: number): void;
+  stripsum(src: number, panels: number, rows: number, dst: number): void;
+  strips(src: number, rows: number, cols: number, dstRows: number, dst: number): void;
+  adamw(p: number, m: number, v: number, g: number, n: number, beta1: number, c1: number, beta2: number, c2: number, invSqrtC2: number, eps: number, stepSize: number, shrink: number): void;
   compact(S: number, I: number, count: number, cc: number, thrS: number, thrI: number): void;
   cut(S: number, I: number, count: number, cc: number, slack: number, thrS: number, thrI: number): number;
   rowscan(c: number, ldc: number, rows: number, groups: number, bias: number, alpha: number, colBase: number, self: number, ls: number, li: number, cnt: number, thrS: number, thrI: number, cap: number, cc: number): void;
