@@ -56,6 +56,52 @@ export function adamwRange(
   }
 }
 
+/** Where `adamwRangeKernel` finds the vectors: a heap and byte offsets in it. */
+export interface HeapOptimizerState {
+  readonly heap: KernelHeap;
+  readonly params: number;
+  readonly m: number;
+  readonly v: number;
+  /** The first gradient slot; the others follow `gradStride` bytes apart. */
+  readonly grads: number;
+  readonly gradStride: number;
+  readonly gradCount: number;
+}
+
+/**
+ * `adamwRange` over [lo, hi) on the wasm SIMD kernel: the same bits (the
+ * kernel runs the same float64 operations, summing the gradient slots in
+ * order), about 10x faster. `state` holds JS views of the same vectors, for
+ * the last n % 4 elements of each parameter, which the kernel leaves.
+ */
+export function adamwRangeKernel(
+  at: HeapOptimizerState,
+  state: FlatOptimizerState,
+  grads: readonly Float32Array[],
+  layout: FlatLayout,
+  lo: number,
+  hi: number,
+  options: AdamWOptions,
+  lr: number,
+  step: number,
+): void {
+  const { beta1, beta2, eps, weightDecay } = options;
+  const invSqrtC2 = 1 / Math.sqrt(1 - beta2 ** step);
+  const stepSize = lr / (1 - beta1 ** step);
+  const shrink = weightDecay > 0 ? 1 - lr * weightDecay : 1;
+  for (const s of layout.slots) {
+    const from = Math.max(lo, s.offset);
+    const to = Math.min(hi, s.offset + s.size);
+    if (from >= to) continue;
+    const n = (to - from) & ~3;
+    if (n > 0) {
+      const b = from * 4;
+      at.heap.k.adamwsum(at.params + b, at.m + b, at.v + b, at.grads + b, n, beta1, 1 - beta1, beta2, 1 - beta2, invSqrtC2, eps, stepSize, s.decay ? shrink : 1, at.gradStride, at.gradCount);
+    }
+    if (from + n < to) adamwRange(state, grads, from + n, to, options, lr, step);
+  }
+}
+
 /** The part [starts[w], starts[w+1]) of a flat vector of `total` elements that worker w updates. */
 export function updatePartition(total: number, workers: number, w: number): [number, number] {
   // Cut at multiples of 16 floats (64 bytes) so two threads never write the same cache line.

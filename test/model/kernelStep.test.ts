@@ -212,6 +212,46 @@ describe('KernelStep', () => {
   });
 });
 
+describe('the kernel step with shared-out softmaxes', () => {
+  it('gives shards whose loss shares and gradients sum to the full batch', () => {
+    const a = arch();
+    const model = ClipModel.create(a, TOKENIZER, normalization(a), 6);
+    try {
+      const layout = layoutOf(model);
+      const size = 21;
+      const raw = batch(a, size, 6, Array.from({ length: size }, (_, i) => (i % 4 === 1 ? 0 : 1)));
+      const full = kernelGrad(model, layout, raw);
+      const params = flatParams(model, layout);
+      const D = a.embedDim;
+      const L = a.maxTokens;
+      const bytes = 36;
+      const cuts = [0, 9, 15, size];
+      const steps = [0, 1, 2].map(() => new KernelStep(a, model.normalization, layout));
+      const images = new Float32Array(size * D);
+      const texts = new Float32Array(size * D);
+      steps.forEach((s, k) => {
+        const [lo, hi] = [cuts[k], cuts[k + 1]];
+        const e = s.forward(params, raw.pixels.subarray(lo * bytes, hi * bytes), raw.tokens.subarray(lo * L, hi * L), hi - lo, size);
+        images.set(e.images, lo * D);
+        texts.set(e.texts, lo * D);
+      });
+      const stats = new Float64Array(4 * size);
+      steps.forEach((s, k) => s.lossStats(params, images, texts, size, cuts[k], raw.weights, stats));
+      const sum = new Float32Array(layout.total);
+      let loss = 0;
+      steps.forEach((s, k) => {
+        const g = new Float32Array(layout.total);
+        loss += s.shardBackward(params, images, texts, size, cuts[k], raw.weights, stats, g);
+        for (let i = 0; i < g.length; i++) sum[i] += g[i];
+      });
+      expect(loss).toBeCloseTo(full.loss, 6);
+      for (const [name, e] of relativeErrors(layout, full.grad, sum)) expect(e, name).toBeLessThan(1e-5);
+    } finally {
+      model.dispose();
+    }
+  });
+});
+
 describe('the kernel step in LocalStepper', () => {
   const OPTIONS = { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.1 };
 

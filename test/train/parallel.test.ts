@@ -8,7 +8,8 @@ import { Tokenizer } from '../../src/data/tokenizer.js';
 import { ClipModel } from '../../src/model/clip.js';
 import type { ClipArchitecture } from '../../src/model/towers.js';
 import { AdamW, type AdamWOptions } from '../../src/train/optimizer.js';
-import { adamwRange, updatePartition } from '../../src/train/flatAdamw.js';
+import { adamwRange, adamwRangeKernel, updatePartition } from '../../src/train/flatAdamw.js';
+import { KernelHeap } from '../../src/neighbors/parallel/engine.js';
 import { decayMask, evenSplit, flatLayout, layoutMismatch } from '../../src/train/flatLayout.js';
 import { WorkerStepper, workerScriptUrl } from '../../src/train/parallel/workerStepper.js';
 import { runTraining } from '../../src/train/run.js';
@@ -149,6 +150,36 @@ describe('flat AdamW', () => {
     expect(state.params[1]).toBeCloseTo(1.5 - (0.01 * g) / (g + 1e-8), 6);
     expect(state.m[0]).toBeCloseTo(0.1 * g, 7);
     expect(state.v[0]).toBeCloseTo(0.001 * g * g, 9);
+  });
+
+  it('gives the same bits on the wasm kernel as in JS, over any range and with 1-3 gradient slots', () => {
+    const layout = flatLayout([
+      { name: 'a', shape: [7, 5], decay: true },
+      { name: 'b', shape: [3], decay: false },
+      { name: 'c', shape: [9, 4], decay: true },
+    ]);
+    const n = layout.total;
+    const rng = new Rng(5);
+    for (const slots of [1, 2, 3]) {
+      const heap = KernelHeap.private((3 + slots) * n * 4 + 64);
+      const view = (k: number) => new Float32Array(heap.memory.buffer, k * n * 4, n);
+      const onHeap = { params: view(0), m: view(1), v: view(2), decay: decayMask(layout) };
+      const grads = Array.from({ length: slots }, (_, w) => view(3 + w));
+      for (const x of [onHeap.params, onHeap.m, ...grads]) for (let i = 0; i < n; i++) x[i] = rng.float() - 0.5;
+      for (let i = 0; i < n; i++) onHeap.v[i] = rng.float() * 1e-3;
+      const inJs = { params: onHeap.params.slice(), m: onHeap.m.slice(), v: onHeap.v.slice(), decay: onHeap.decay };
+      const jsGrads = grads.map((g) => g.slice());
+      const at = { heap, params: 0, m: n * 4, v: 2 * n * 4, grads: 3 * n * 4, gradStride: n * 4, gradCount: slots };
+      for (const [lo, hi] of [[0, n], [3, 41], [37, n]]) {
+        for (let step = 1; step <= 2; step++) {
+          adamwRangeKernel(at, onHeap, grads, layout, lo, hi, OPTIONS, LR, step);
+          adamwRange(inJs, jsGrads, lo, hi, OPTIONS, LR, step);
+        }
+      }
+      expect(Array.from(onHeap.params)).toEqual(Array.from(inJs.params));
+      expect(Array.from(onHeap.m)).toEqual(Array.from(inJs.m));
+      expect(Array.from(onHeap.v)).toEqual(Array.from(inJs.v));
+    }
   });
 
   it('matches the tfjs AdamW over several steps, summing the gradient slots', () => {

@@ -4,13 +4,14 @@ import type { ClipArchitecture } from '../../model/towers.js';
 import type { Normalization } from '../../model/clip.js';
 import type { TokenizerJson } from '../../data/tokenizer.js';
 import type { ParamSlot } from '../flatLayout.js';
+import type { WasmMemory } from '../../neighbors/parallel/wasm/kernels.js';
 
 /**
  * The contract between `WorkerStepper` (main thread) and `worker.ts`: shared
  * memory, messages and the workers' barrier. Bumped whenever either side
  * changes, so a stale compiled worker (dist/) is reported, not misread.
  */
-export const PROTOCOL_VERSION = 2;
+export const PROTOCOL_VERSION = 3;
 
 /** Int32 slots of the control block. */
 export const CTL_COUNT = 0;
@@ -25,13 +26,40 @@ export const CTL_SIZE = 16;
 /** Memory that lives as long as the stepper. */
 export interface StepperMemory {
   readonly control: SharedArrayBuffer;
-  /** Float32 [P]: the current parameters. */
-  readonly params: SharedArrayBuffer;
-  /** Float32 [P] each: AdamW first and second moments. */
-  readonly m: SharedArrayBuffer;
-  readonly v: SharedArrayBuffer;
-  /** Float32 [W, P]: one gradient slot per worker. */
-  readonly grads: SharedArrayBuffer;
+  /**
+   * A shared wasm memory (laid out by `stateLayout`) holding the parameters,
+   * the AdamW moments and one gradient slot per worker, so that the workers
+   * update their partitions with the SIMD `adamwsum` kernel in place.
+   */
+  readonly state: WasmMemory;
+}
+
+/** Byte offsets of the vectors in `StepperMemory.state`; every vector starts on a 64-byte line. */
+export interface StateLayout {
+  readonly params: number;
+  readonly m: number;
+  readonly v: number;
+  readonly grads: number;
+  /** Bytes from one worker's gradient slot to the next. */
+  readonly gradStride: number;
+  readonly bytes: number;
+}
+
+export function stateLayout(total: number, workers: number): StateLayout {
+  const stride = Math.ceil(Math.max(1, total) / 16) * 64;
+  return { params: 0, m: stride, v: 2 * stride, grads: 3 * stride, gradStride: stride, bytes: (3 + workers) * stride };
+}
+
+/** Float32 views of the state memory: params, m, v, and each worker's gradient slot. */
+export function stateViews(memory: WasmMemory, total: number, workers: number): { params: Float32Array; m: Float32Array; v: Float32Array; grads: Float32Array[] } {
+  const at = stateLayout(total, workers);
+  const buffer = memory.buffer;
+  return {
+    params: new Float32Array(buffer, at.params, total),
+    m: new Float32Array(buffer, at.m, total),
+    v: new Float32Array(buffer, at.v, total),
+    grads: Array.from({ length: workers }, (_, w) => new Float32Array(buffer, at.grads + w * at.gradStride, total)),
+  };
 }
 
 /** Memory sized for a batch; replaced by a larger one when a larger batch arrives. */
@@ -46,6 +74,8 @@ export interface BatchMemory {
   /** float32 [capacity, D] each: the unnormalised embeddings every shard publishes. */
   readonly images: SharedArrayBuffer;
   readonly texts: SharedArrayBuffer;
+  /** float64 [4, capacity]: the kernel step's softmax statistics, each shard writing its own rows' and columns'. */
+  readonly stats: SharedArrayBuffer;
 }
 
 export interface InitMessage {
@@ -87,26 +117,29 @@ export interface PhaseTimes {
   forward: number;
   /** Waiting for the other shards' embeddings. */
   waitEmbeddings: number;
-  /** Full-batch loss and backward pass. */
+  /** Kernel step: softmax statistics of this shard's rows and columns. */
+  lossStats: number;
+  /** Kernel step: waiting for the other shards' statistics. */
+  waitStats: number;
+  /** The loss (this shard's share of it with the kernel step) and the backward pass. */
   backward: number;
   /** This worker's gradients into its shared slot. */
   gradientsOut: number;
   /** Waiting for the other workers' gradients. */
   waitGradients: number;
-  /** Summing gradients and AdamW over this worker's partition (plain JS). */
+  /** Summing gradients and AdamW over this worker's partition (wasm SIMD). */
   update: number;
-  /** Waiting for every partition to be updated. */
-  waitUpdate: number;
 }
 
-export const PHASES: readonly (keyof PhaseTimes)[] = ['copyIn', 'forward', 'waitEmbeddings', 'backward', 'gradientsOut', 'waitGradients', 'update', 'waitUpdate'];
+export const PHASES: readonly (keyof PhaseTimes)[] = ['copyIn', 'forward', 'waitEmbeddings', 'lossStats', 'waitStats', 'backward', 'gradientsOut', 'waitGradients', 'update'];
 
 export function zeroPhases(): PhaseTimes {
-  return { copyIn: 0, forward: 0, waitEmbeddings: 0, backward: 0, gradientsOut: 0, waitGradients: 0, update: 0, waitUpdate: 0 };
+  return { copyIn: 0, forward: 0, waitEmbeddings: 0, lossStats: 0, waitStats: 0, backward: 0, gradientsOut: 0, waitGradients: 0, update: 0 };
 }
 
 export type FromWorker =
   | { readonly type: 'ready'; readonly index: number }
+  /** `loss`: this worker's share; the batch loss is the sum of the shares in worker order. */
   | { readonly type: 'done'; readonly id: number; readonly index: number; readonly loss: number; readonly phases: PhaseTimes }
   | {
       readonly type: 'error';

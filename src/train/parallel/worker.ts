@@ -1,8 +1,10 @@
 /**
  * Worker thread of `WorkerStepper`: one shard of each batch through its own
- * tfjs backend, the full-batch contrastive loss from every shard's published
- * embeddings, then the gradient sum and AdamW over this worker's part of the
- * shared parameter vector. See shared.ts for the memory and messages.
+ * tfjs backend (or the kernel step), the contrastive loss from every shard's
+ * published embeddings (with the kernel step, this shard's rows' and columns'
+ * share of it), then the gradient sum and AdamW (wasm SIMD) over this
+ * worker's part of the shared parameter vector. See shared.ts for the memory
+ * and messages.
  */
 import { parentPort } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs';
@@ -12,7 +14,9 @@ import { Tokenizer } from '../../data/tokenizer.js';
 import { ClipModel } from '../../model/clip.js';
 import { clipLoss } from '../../model/loss.js';
 import { copyTensorInto, tensorFrom } from '../../backend/tensorIO.js';
-import { adamwRange, updatePartition, type FlatOptimizerState } from '../flatAdamw.js';
+import { adamwRangeKernel, updatePartition, type FlatOptimizerState, type HeapOptimizerState } from '../flatAdamw.js';
+import { KernelHeap } from '../../neighbors/parallel/engine.js';
+import { fmaAvailable } from '../../neighbors/parallel/wasm/kernels.js';
 import { decayMask, flatLayout, layoutMismatch, evenSplit, type FlatLayout } from '../flatLayout.js';
 import { KernelStep, useKernelStep } from '../kernelStep.js';
 import {
@@ -22,6 +26,8 @@ import {
   CTL_SEQUENCE,
   PROTOCOL_VERSION,
   raiseAbort,
+  stateLayout,
+  stateViews,
   zeroPhases,
   type BatchMemory,
   type FromWorker,
@@ -45,11 +51,13 @@ interface BatchViews {
   readonly weights: Float32Array;
   readonly images: Float32Array;
   readonly texts: Float32Array;
+  readonly stats: Float64Array;
 }
 
 class ShardWorker {
   private readonly control: Int32Array;
   private readonly state: FlatOptimizerState;
+  private readonly heapState: HeapOptimizerState;
   private readonly grads: Float32Array[];
   private readonly ownGrads: Float32Array;
   private readonly layout: FlatLayout;
@@ -69,13 +77,11 @@ class ShardWorker {
     this.layout = flatLayout(init.slots);
     const total = this.layout.total;
     this.control = new Int32Array(memory.control);
-    this.state = {
-      params: new Float32Array(memory.params),
-      m: new Float32Array(memory.m),
-      v: new Float32Array(memory.v),
-      decay: decayMask(this.layout),
-    };
-    this.grads = Array.from({ length: workers }, (_, w) => new Float32Array(memory.grads, w * total * 4, total));
+    const views = stateViews(memory.state, total, workers);
+    this.state = { params: views.params, m: views.m, v: views.v, decay: decayMask(this.layout) };
+    this.grads = views.grads;
+    const at = stateLayout(total, workers);
+    this.heapState = { heap: KernelHeap.attach(memory.state, fmaAvailable()), params: at.params, m: at.m, v: at.v, grads: at.grads, gradStride: at.gradStride, gradCount: workers };
     this.ownGrads = this.grads[index];
     const params = model.params.list;
     this.variables = params.map((p) => p.variable);
@@ -108,6 +114,7 @@ class ShardWorker {
       weights: new Float32Array(memory.weights),
       images: new Float32Array(memory.images),
       texts: new Float32Array(memory.texts),
+      stats: new Float64Array(memory.stats),
     };
   }
 
@@ -165,7 +172,11 @@ class ShardWorker {
       barrier(this.control, workers);
       lap('waitEmbeddings');
       const weights = msg.weighted ? batch.weights.subarray(0, msg.size) : null;
-      loss = this.kernel.backward(params, batch.images, batch.texts, msg.size, lo, weights, this.ownGrads, index === 0);
+      this.kernel.lossStats(params, batch.images, batch.texts, msg.size, lo, weights, batch.stats);
+      lap('lossStats');
+      barrier(this.control, workers);
+      lap('waitStats');
+      loss = this.kernel.shardBackward(params, batch.images, batch.texts, msg.size, lo, weights, batch.stats, this.ownGrads);
       lap('backward');
     } else if (n > 0) {
       this.copyIn();
@@ -195,22 +206,28 @@ class ShardWorker {
         });
         return value;
       });
-      loss = lossTensor.dataSync()[0];
+      // every worker computed the whole batch's loss: worker 0 reports it, the others a share of 0
+      loss = index === 0 ? lossTensor.dataSync()[0] : 0;
       lossTensor.dispose();
       lap('gradientsOut');
     } else {
       // No samples (batch smaller than the worker count): still a party to every barrier.
       this.ownGrads.fill(0);
+      loss = 0;
       lap('forward');
       barrier(this.control, workers);
       lap('waitEmbeddings');
+      if (this.kernel) {
+        barrier(this.control, workers);
+        lap('waitStats');
+      }
     }
     barrier(this.control, workers);
     lap('waitGradients');
-    adamwRange(this.state, this.grads, this.partition[0], this.partition[1], this.init.optimizer, msg.lr, msg.t);
+    adamwRangeKernel(this.heapState, this.state, this.grads, this.layout, this.partition[0], this.partition[1], this.init.optimizer, msg.lr, msg.t);
     lap('update');
-    barrier(this.control, workers);
-    lap('waitUpdate');
+    // No barrier after the update: the main thread posts the next step (whose
+    // forward reads every partition) only once every worker has reported done.
     // Pairs with the main thread's load before it reads parameters or moments.
     Atomics.add(this.control, CTL_FINISHED, 1);
     return { loss, phases };

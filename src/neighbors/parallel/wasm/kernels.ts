@@ -788,15 +788,23 @@ function emitPanelOps(mod: ModuleBuilder): void {
  * one parameter (shrink = 1 - lr * weightDecay, or 1 without decay), in
  * float64 with the same operations in the same order, so the results are
  * the same bits as the JS loop; the caller does the last n % 4.
+ *
+ * adamwsum(..., gStride, gCount): the same with the gradient being the sum
+ * of gCount vectors gStride bytes apart (the workers' gradient slots), added
+ * in float64 in slot order as adamwRange adds them.
  */
-function emitAdamw(mod: ModuleBuilder): void {
+function emitAdamw(mod: ModuleBuilder, summed = false): void {
   const F64X2_SQRT = 0xef;
   const F64X2_DIV = 0xf3;
   const F32X4_DEMOTE_F64X2_ZERO = 0x5e;
   const LOW_HALVES = [0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23];
   const params: ValType[] = ['i32', 'i32', 'i32', 'i32', 'i32', 'f64', 'f64', 'f64', 'f64', 'f64', 'f64', 'f64', 'f64'];
-  mod.func('adamw', params, [], (b, pp, mp, vp, gp, n, beta1, c1, beta2, c2, invSqrtC2, eps, stepSize, shrink) => {
+  if (summed) params.push('i32', 'i32');
+  mod.func(summed ? 'adamwsum' : 'adamw', params, [], (b, pp, mp, vp, gp, n, beta1, c1, beta2, c2, invSqrtC2, eps, stepSize, shrink, gStride, gCount) => {
     const i = b.local('i32');
+    const k = b.local('i32');
+    const ga = b.local('i32');
+    const gk = b.local('v128');
     const end = b.local('i32');
     const at = b.local('i32');
     const sb1 = b.local('v128');
@@ -839,6 +847,16 @@ function emitAdamw(mod: ModuleBuilder): void {
         };
         promote(gv);
         b.set(g);
+        if (summed) {
+          // the other workers' gradients, added in float64 in worker order (as adamwRange does)
+          b.get(gp).get(at).op(Op.i32_add).set(ga);
+          b.for(k, () => b.i32(1), gCount, 1, () => {
+            b.get(ga).get(gStride).op(Op.i32_add).tee(ga).v128Load().set(gk);
+            b.get(g);
+            promote(gk);
+            b.simd(Simd.f64x2_add).set(g);
+          });
+        }
         // mi = beta1 * m + c1 * g; vi = beta2 * v + c2 * g * g
         b.get(sb1);
         promote(mv);
@@ -989,6 +1007,7 @@ export function kernelModuleBytes(shared: boolean, fma: boolean): Uint8Array {
   emitDenseIo(mod);
   emitPanelOps(mod);
   emitAdamw(mod);
+  emitAdamw(mod, true);
   emitRefine(mod, 'sqdist');
   emitRefine(mod, 'dot');
   return mod.encode();
@@ -1002,6 +1021,8 @@ export interface KernelExports {
   stripsum(src: number, panels: number, rows: number, dst: number): void;
   strips(src: number, rows: number, cols: number, dstRows: number, dst: number): void;
   adamw(p: number, m: number, v: number, g: number, n: number, beta1: number, c1: number, beta2: number, c2: number, invSqrtC2: number, eps: number, stepSize: number, shrink: number): void;
+  /** adamw with the gradient summed (float64, in order) over `gCount` vectors `gStride` bytes apart, starting at g. */
+  adamwsum(p: number, m: number, v: number, g: number, n: number, beta1: number, c1: number, beta2: number, c2: number, invSqrtC2: number, eps: number, stepSize: number, shrink: number, gStride: number, gCount: number): void;
   compact(S: number, I: number, count: number, cc: number, thrS: number, thrI: number): void;
   cut(S: number, I: number, count: number, cc: number, slack: number, thrS: number, thrI: number): number;
   rowscan(c: number, ldc: number, rows: number, groups: number, bias: number, alpha: number, colBase: number, self: number, ls: number, li: number, cnt: number, thrS: number, thrI: number, cap: number, cc: number): void;
