@@ -47,8 +47,13 @@ export type PolicyConfig = Pick<
   'action' | 'dropFraction' | 'threshold' | 'thresholdKind' | 'weightTemperature' | 'weightCenter' | 'maxDropFraction'
 >;
 
-/** Default z-score cut when neither dropFraction nor threshold is given. */
-export const DEFAULT_Z_THRESHOLD = 3.5;
+/**
+ * Default z-score cut when neither dropFraction nor threshold is given. 3.0
+ * rather than the customary 3.5: on Fashion-MNIST with fixed BadNets at 1%,
+ * 3.5 left ~18 poisons and ASR 0.05-0.08 over three seeds, 3.0 left 5-11 and
+ * ASR 0.011-0.029, for 3% more of the clean data dropped (README, filter results).
+ */
+export const DEFAULT_Z_THRESHOLD = 3.0;
 
 export interface PolicyDecision {
   /** New weight of each scored sample (same order as the scores). */
