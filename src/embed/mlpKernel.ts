@@ -1,4 +1,4 @@
-import { KernelHeap } from '../neighbors/parallel/engine.js';
+import { KernelHeap } from '../backend/wasm/heap.js';
 import type { ClipArchitecture } from '../model/towers.js';
 import type { Normalization } from '../model/clip.js';
 

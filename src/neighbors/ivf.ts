@@ -1,4 +1,5 @@
-import { KernelHeap, localHeap, searchSets, DEFAULT_TILE } from './parallel/engine.js';
+import { KernelHeap } from '../backend/wasm/heap.js';
+import { localHeap, searchSets, DEFAULT_TILE } from './parallel/engine.js';
 import { Rng } from '../util/rng.js';
 import { checkSearchInput, type Distance, type NeighborGraph } from './types.js';
 

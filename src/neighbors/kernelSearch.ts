@@ -1,4 +1,5 @@
-import { KernelHeap, localHeap, queryBytes, queryNeighbors, symmetricBytes, symmetricNeighbors, DEFAULT_TILE } from './parallel/engine.js';
+import { KernelHeap } from '../backend/wasm/heap.js';
+import { localHeap, queryBytes, queryNeighbors, symmetricBytes, symmetricNeighbors, DEFAULT_TILE } from './parallel/engine.js';
 import { checkSearchInput, type Distance, type NeighborGraph } from './types.js';
 
 /**

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { copyTensorInto, tensorFrom } from '../backend/tensorIO.js';
 import type { Param } from '../model/params.js';
-import { KernelHeap } from '../neighbors/parallel/engine.js';
+import { KernelHeap } from '../backend/wasm/heap.js';
 import { decayMask, flatLayout, type FlatLayout } from './flatLayout.js';
 import type { AdamWOptions } from './optimizer.js';
 

@@ -2,13 +2,13 @@ import { prefersHostKernels } from '../backend/kernels.js';
 import { PAD } from '../data/tokenizer.js';
 import type { Normalization } from '../model/clip.js';
 import type { ClipArchitecture } from '../model/towers.js';
-import { Arena, KernelHeap } from '../neighbors/parallel/engine.js';
+import { Arena, KernelHeap } from '../backend/wasm/heap.js';
 import type { FlatLayout, ParamSlot } from './flatLayout.js';
 
 /**
  * The training step of MLP CLIPs (image tower `mlp`, bag-of-words text
  * tower) on host typed arrays and the WebAssembly SIMD GEMM of the
- * neighbour search (../neighbors/parallel/wasm/kernels.ts), without tfjs.
+ * neighbour search (../backend/wasm/kernels.ts), without tfjs.
  *
  * Why: on the CPU backends a tfjs step is ~40 kernels with a copy in and out
  * of each, and the GEMM behind tf.matMul reaches about half of what the

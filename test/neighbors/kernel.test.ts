@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { kernelExactNeighbors, kernelQueryNeighbors } from '../../src/neighbors/kernelSearch.js';
-import { KernelHeap, symmetricNeighbors } from '../../src/neighbors/parallel/engine.js';
-import { fmaAvailable, kernelModuleBytes, WA } from '../../src/neighbors/parallel/wasm/kernels.js';
+import { KernelHeap } from '../../src/backend/wasm/heap.js';
+import { symmetricNeighbors } from '../../src/neighbors/parallel/engine.js';
+import { fmaAvailable, kernelModuleBytes, WA } from '../../src/backend/wasm/kernels.js';
 import { UserError } from '../../src/util/errors.js';
 import { bruteKnn, randomPoints } from './brute.js';
 

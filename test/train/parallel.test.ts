@@ -9,7 +9,7 @@ import { ClipModel } from '../../src/model/clip.js';
 import type { ClipArchitecture } from '../../src/model/towers.js';
 import { AdamW, type AdamWOptions } from '../../src/train/optimizer.js';
 import { adamwRange, adamwRangeKernel, updatePartition } from '../../src/train/flatAdamw.js';
-import { KernelHeap } from '../../src/neighbors/parallel/engine.js';
+import { KernelHeap } from '../../src/backend/wasm/heap.js';
 import { decayMask, evenSplit, flatLayout, layoutMismatch } from '../../src/train/flatLayout.js';
 import { WorkerStepper, workerScriptUrl } from '../../src/train/parallel/workerStepper.js';
 import { runTraining } from '../../src/train/run.js';

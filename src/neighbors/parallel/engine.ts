@@ -1,11 +1,11 @@
 import type { Distance, NeighborGraph } from '../types.js';
-import { fmaAvailable, instantiateKernels, WA, type KernelExports, type WasmMemory } from './wasm/kernels.js';
+import { Arena, KernelHeap } from '../../backend/wasm/heap.js';
 
 /**
- * Exact k-NN on the WebAssembly SIMD kernels (./wasm/kernels.ts), driven
+ * Exact k-NN on the WebAssembly SIMD kernels (../../backend/wasm/kernels.ts), driven
  * from JS. One `KernelHeap` is one wasm memory with the kernels
  * instantiated on it: private and growable for a single thread, or shared
- * between worker threads (./exactPool.ts).
+ * between worker threads (./exact.ts).
  *
  * Ranking: on float32 data centred on its mean (L2) or scaled to unit rows
  * (cosine), a candidate y of query x scores bias(y) + alpha * x.y with
@@ -27,86 +27,7 @@ import { fmaAvailable, instantiateKernels, WA, type KernelExports, type WasmMemo
 export const SPARE_CANDIDATES = 4;
 /** Rows per tile side; a multiple of ROW_PAD. 256 x 256 scores (256 KiB) stay in L2. */
 export const DEFAULT_TILE = 256;
-const PAGE = 65536;
-const MAX_PAGES = 65536;
 const INT_MAX = 0x7fffffff;
-
-/** One wasm memory with the kernels instantiated on it, and typed views of it. */
-export class KernelHeap {
-  readonly k: KernelExports;
-  private views!: { f32: Float32Array; i32: Int32Array; f64: Float64Array };
-  private viewBuffer: ArrayBuffer | SharedArrayBuffer | null = null;
-
-  private constructor(
-    readonly memory: WasmMemory,
-    readonly shared: boolean,
-    readonly fma: boolean,
-  ) {
-    this.k = instantiateKernels(memory, shared, fma);
-  }
-
-  /** A private heap of at least `bytes`, growable. */
-  static private(bytes: number, fma = fmaAvailable()): KernelHeap {
-    const pages = Math.max(1, Math.ceil(bytes / PAGE));
-    if (pages > MAX_PAGES) throw new RangeError(`the neighbour search needs ${(bytes / 2 ** 30).toFixed(1)} GiB of wasm memory, more than the 4 GiB a wasm32 heap can hold`);
-    return new KernelHeap(new WA.Memory({ initial: pages, maximum: MAX_PAGES }), false, fma);
-  }
-
-  /** A shared heap of exactly `bytes` (rounded up to pages), for worker threads. */
-  static createShared(bytes: number, fma = fmaAvailable()): KernelHeap {
-    const pages = Math.max(1, Math.ceil(bytes / PAGE));
-    if (pages > MAX_PAGES) throw new RangeError(`the neighbour search needs ${(bytes / 2 ** 30).toFixed(1)} GiB of shared wasm memory, more than the 4 GiB a wasm32 heap can hold`);
-    return new KernelHeap(new WA.Memory({ initial: pages, maximum: pages, shared: true }), true, fma);
-  }
-
-  /** Attach to a shared memory created by another thread. */
-  static attach(memory: WasmMemory, fma: boolean): KernelHeap {
-    return new KernelHeap(memory, true, fma);
-  }
-
-  get bytes(): number {
-    return this.memory.buffer.byteLength;
-  }
-
-  /** Grow a private heap to at least `bytes`. */
-  ensure(bytes: number): void {
-    const have = this.memory.buffer.byteLength;
-    if (bytes <= have) return;
-    if (this.shared) throw new RangeError(`shared neighbour heap too small: ${bytes} bytes needed, ${have} allocated`);
-    const pages = Math.ceil((bytes - have) / PAGE);
-    if (Math.ceil(bytes / PAGE) > MAX_PAGES) throw new RangeError(`the neighbour search needs ${(bytes / 2 ** 30).toFixed(1)} GiB of wasm memory, more than the 4 GiB a wasm32 heap can hold`);
-    (this.memory as unknown as { grow(pages: number): number }).grow(pages);
-  }
-
-  get f32(): Float32Array {
-    return this.view().f32;
-  }
-  get i32(): Int32Array {
-    return this.view().i32;
-  }
-  get f64(): Float64Array {
-    return this.view().f64;
-  }
-
-  private view() {
-    const buffer = this.memory.buffer;
-    if (buffer !== this.viewBuffer) {
-      this.views = { f32: new Float32Array(buffer), i32: new Int32Array(buffer), f64: new Float64Array(buffer) };
-      this.viewBuffer = buffer;
-    }
-    return this.views;
-  }
-}
-
-/** Bump allocation of 64-byte aligned regions. */
-export class Arena {
-  constructor(public top: number) {}
-  alloc(bytes: number): number {
-    const at = Math.ceil(this.top / 64) * 64;
-    this.top = at + bytes;
-    return at;
-  }
-}
 
 const roundUp = (v: number, m: number) => Math.ceil(v / m) * m;
 

@@ -1,13 +1,12 @@
+import { Arena, KernelHeap } from '../../backend/wasm/heap.js';
 import { kernelExactNeighbors, kernelQueryNeighbors } from '../kernelSearch.js';
 import { checkSearchInput, type Distance, type NeighborGraph } from '../types.js';
 import {
-  Arena,
   candidateCount,
   DEFAULT_TILE,
   fillQuerySelf,
   fillSet,
   gatherPoints,
-  KernelHeap,
   layoutLists,
   layoutScratch,
   layoutSet,

@@ -1,6 +1,6 @@
+import { KernelHeap } from '../../backend/wasm/heap.js';
 import {
   finishLists,
-  KernelHeap,
   queryBlock,
   refineRows,
   REFINE_ROWS,
@@ -10,7 +10,7 @@ import {
   type Lists,
 } from './engine.js';
 import type { ExactPlan } from './protocol.js';
-import type { WasmMemory } from './wasm/kernels.js';
+import type { WasmMemory } from '../../backend/wasm/kernels.js';
 
 /**
  * The thread side of the shared-memory exact search (./exact.ts). Every

@@ -1,7 +1,7 @@
 import type { SetScoreSpec } from '../../detectors/setScore.js';
 import type { IvfPlan } from '../ivf.js';
 import type { Distance } from '../types.js';
-import type { WasmMemory } from './wasm/kernels.js';
+import type { WasmMemory } from '../../backend/wasm/kernels.js';
 import type { Lists, SetLayout, TileScratch } from './engine.js';
 
 /** Messages between the pool (./pool.ts) and its threads (./worker.ts). Every task gets exactly one reply. */

@@ -4,7 +4,7 @@ import type { ClipArchitecture } from '../../model/towers.js';
 import type { Normalization } from '../../model/clip.js';
 import type { TokenizerJson } from '../../data/tokenizer.js';
 import type { ParamSlot } from '../flatLayout.js';
-import type { WasmMemory } from '../../neighbors/parallel/wasm/kernels.js';
+import type { WasmMemory } from '../../backend/wasm/kernels.js';
 
 /**
  * The contract between `WorkerStepper` (main thread) and `worker.ts`: shared

@@ -15,8 +15,8 @@ import { ClipModel } from '../../model/clip.js';
 import { clipLoss } from '../../model/loss.js';
 import { copyTensorInto, tensorFrom } from '../../backend/tensorIO.js';
 import { adamwRangeKernel, updatePartition, type FlatOptimizerState, type HeapOptimizerState } from '../flatAdamw.js';
-import { KernelHeap } from '../../neighbors/parallel/engine.js';
-import { fmaAvailable } from '../../neighbors/parallel/wasm/kernels.js';
+import { KernelHeap } from '../../backend/wasm/heap.js';
+import { fmaAvailable } from '../../backend/wasm/kernels.js';
 import { decayMask, flatLayout, layoutMismatch, evenSplit, type FlatLayout } from '../flatLayout.js';
 import { KernelStep, useKernelStep } from '../kernelStep.js';
 import {

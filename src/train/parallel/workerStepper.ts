@@ -8,7 +8,7 @@ import type { KernelMode } from '../kernelStep.js';
 import type { AdamWOptions } from '../optimizer.js';
 import type { OptimizerState, StepRunner } from '../stepper.js';
 import { flatLayout, type FlatLayout } from '../flatLayout.js';
-import { WA, type WasmMemory } from '../../neighbors/parallel/wasm/kernels.js';
+import { WA, type WasmMemory } from '../../backend/wasm/kernels.js';
 import {
   clearAbort,
   CTL_FINISHED,
