@@ -66,6 +66,46 @@ const RELAXED_MADD = 0x105;
  * layout the next product reads), which saves the training step a
  * transposing copy per layer.
  */
+/** lo / hi = the smallest lane of mn / the largest lane of mx (`mid` is scratch). */
+function emitLaneMinMax(b: Body, mn: Local, mx: Local, lo: Local, hi: Local, mid: Local): void {
+  b.get(mn).simd(Simd.f32x4_extract_lane, 0).set(lo);
+  b.get(mx).simd(Simd.f32x4_extract_lane, 0).set(hi);
+  for (let lane = 1; lane < 4; lane++) {
+    b.get(mn).simd(Simd.f32x4_extract_lane, lane).tee(mid).get(lo).op(Op.f32_lt).if(() => b.get(mid).set(lo));
+    b.get(mx).simd(Simd.f32x4_extract_lane, lane).tee(mid).get(hi).op(Op.f32_gt).if(() => b.get(mid).set(hi));
+  }
+}
+
+/**
+ * Bisection of a threshold in [lo, hi] until between `target` and
+ * `target + slack` values are <= hi (`countLe(x)` sets `cnt` to that count
+ * for x), or the interval stops shrinking in float32, or after `maxIter`
+ * steps (counted on from `iter`'s current value). Invariant: count(hi) >= target.
+ */
+function emitBisection(
+  b: Body,
+  o: { lo: Local; hi: Local; mid: Local; iter: Local; cnt: Local; target: Local; slack: Local; maxIter: number; countLe: (x: Local) => void },
+): void {
+  const { lo, hi, mid, iter, cnt, target, slack } = o;
+  b.block(() => {
+    b.loop(() => {
+      b.get(iter).i32(1).op(Op.i32_add).tee(iter).i32(o.maxIter).op(Op.i32_gt_s).brIf(1);
+      b.get(lo).get(hi).op(Op.f32_add).f32(0.5).op(Op.f32_mul).set(mid);
+      b.get(mid).get(lo).op(Op.f32_le).get(mid).get(hi).op(Op.f32_ge).op(Op.i32_or).brIf(1);
+      o.countLe(mid);
+      b.get(cnt).get(target).op(Op.i32_lt_s);
+      b.if(
+        () => b.get(mid).set(lo),
+        () => {
+          b.get(mid).set(hi);
+          b.get(cnt).get(target).get(slack).op(Op.i32_add).op(Op.i32_le_s).brIf(2);
+        },
+      );
+      b.br(0);
+    });
+  });
+}
+
 function emitGemm(mod: ModuleBuilder, fma: boolean, strided = false): void {
   const params: ValType[] = ['i32', 'i32', 'i32', 'i32', 'i32', 'i32', 'i32'];
   if (strided) params.push('i32');
@@ -263,31 +303,10 @@ function emitCut(mod: ModuleBuilder, compact: number): number {
       b.get(mn).get(v).simd(Simd.f32x4_pmin).set(mn);
       b.get(mx).get(v).simd(Simd.f32x4_pmax).set(mx);
     });
-    b.get(mn).simd(Simd.f32x4_extract_lane, 0).set(lo);
-    b.get(mx).simd(Simd.f32x4_extract_lane, 0).set(hi);
-    for (let lane = 1; lane < 4; lane++) {
-      b.get(mn).simd(Simd.f32x4_extract_lane, lane).tee(mid).get(lo).op(Op.f32_lt).if(() => b.get(mid).set(lo));
-      b.get(mx).simd(Simd.f32x4_extract_lane, lane).tee(mid).get(hi).op(Op.f32_gt).if(() => b.get(mid).set(hi));
-    }
+    emitLaneMinMax(b, mn, mx, lo, hi, mid);
     // invariant: #{<= hi} >= cc (hi starts at the maximum, count entries >= cc)
     b.get(hi).set(mid);
-    b.block(() => {
-      b.loop(() => {
-        b.get(iter).i32(1).op(Op.i32_add).tee(iter).i32(48).op(Op.i32_gt_s).brIf(1);
-        b.get(lo).get(hi).op(Op.f32_add).f32(0.5).op(Op.f32_mul).set(mid);
-        b.get(mid).get(lo).op(Op.f32_le).get(mid).get(hi).op(Op.f32_ge).op(Op.i32_or).brIf(1);
-        countLe(mid);
-        b.get(cnt).get(cc).op(Op.i32_lt_s);
-        b.if(
-          () => b.get(mid).set(lo),
-          () => {
-            b.get(mid).set(hi);
-            b.get(cnt).get(cc).get(slack).op(Op.i32_add).op(Op.i32_le_s).brIf(2);
-          },
-        );
-        b.br(0);
-      });
-    });
+    emitBisection(b, { lo, hi, mid, iter, cnt, target: cc, slack, maxIter: 48, countLe });
     // keep entries <= hi, in place
     b.for(t, () => b.i32(0), count, 1, () => {
       b.get(S).get(t).i32(2).op(Op.i32_shl).op(Op.i32_add).f32Load().get(hi).op(Op.f32_le);
@@ -588,34 +607,13 @@ function emitSeed(mod: ModuleBuilder): void {
           b.get(mn).get(v).simd(Simd.f32x4_pmin).set(mn);
           b.get(mx).get(v).simd(Simd.f32x4_pmax).set(mx);
         });
-        b.get(mn).simd(Simd.f32x4_extract_lane, 0).set(lo);
-        b.get(mx).simd(Simd.f32x4_extract_lane, 0).set(hi);
-        for (let lane = 1; lane < 4; lane++) {
-          b.get(mn).simd(Simd.f32x4_extract_lane, lane).tee(mid).get(lo).op(Op.f32_lt).if(() => b.get(mid).set(lo));
-          b.get(mx).simd(Simd.f32x4_extract_lane, lane).tee(mid).get(hi).op(Op.f32_gt).if(() => b.get(mid).set(hi));
-        }
+        emitLaneMinMax(b, mn, mx, lo, hi, mid);
         count(hi);
         b.get(cnt).get(need).op(Op.i32_ge_s);
         b.if(() => {
           // invariant: count(hi) >= need; lo strictly below the need-th value once moved
           b.i32(0).set(iter);
-          b.block(() => {
-            b.loop(() => {
-              b.get(iter).i32(1).op(Op.i32_add).tee(iter).i32(40).op(Op.i32_gt_s).brIf(1);
-              b.get(lo).get(hi).op(Op.f32_add).f32(0.5).op(Op.f32_mul).set(mid);
-              b.get(mid).get(lo).op(Op.f32_le).get(mid).get(hi).op(Op.f32_ge).op(Op.i32_or).brIf(1);
-              count(mid);
-              b.get(cnt).get(need).op(Op.i32_lt_s);
-              b.if(
-                () => b.get(mid).set(lo),
-                () => {
-                  b.get(mid).set(hi);
-                  b.get(cnt).get(need).get(slack).op(Op.i32_add).op(Op.i32_le_s).brIf(2);
-                },
-              );
-              b.br(0);
-            });
-          });
+          emitBisection(b, { lo, hi, mid, iter, cnt, target: need, slack, maxIter: 40, countLe: count });
           b.get(r).i32(2).op(Op.i32_shl).set(at);
           b.get(hi).get(thrS).get(at).op(Op.i32_add).f32Load().op(Op.f32_lt);
           b.if(() => {
