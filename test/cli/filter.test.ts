@@ -9,7 +9,7 @@ import { tempDir } from '../helpers/tiny.js';
 beforeAll(requireBuilt);
 
 const TINY_POISON = ['--poison.attack', 'badnets', '--poison.position', 'fixed', '--poison.count', '10', '--poison.target', 'red circle'];
-const TINY_FILTER = ['--filter.referenceSize', '128', '--filter.referenceRepeats', '1', '--filter.k', '8', '--filter.rewindAfter', '1'];
+const TINY_FILTER = ['--filter.referenceSize', '128', '--filter.referenceRepeats', '1', '--filter.k', '8', '--filter.warmupEpochs', '1', '--filter.rewindAfter', '1'];
 
 describe('CLI: backdoor filter, score, compare, poison, demo', () => {
   it('train --backdoor-filter on a poisoned quickstart records rounds, scores and poison.json', () => {
@@ -85,7 +85,7 @@ describe('CLI: backdoor filter, score, compare, poison, demo', () => {
         'model: {hidden: [32], embedDim: 16, textWidth: 16, maxTokens: 8}',
         'train: {epochs: 2, batchSize: 32, warmupSteps: 2}',
         'tracking: {enabled: false}',
-        'filter: {referenceSize: 100, referenceRepeats: 1, k: 8, rewindAfter: 1}',
+        'filter: {referenceSize: 100, referenceRepeats: 1, k: 8, warmupEpochs: 1, rewindAfter: 1}',
       ].join('\n'),
     );
     const r = runCli(['demo', '--config', cfg, '--out', join(dir, 'demo'), '--backend', 'wasm', '--quiet']);

@@ -11,7 +11,7 @@ describe('CLI runs land in ./mlruns by default', () => {
     const cwd = tempDir();
     const args = TINY_ARGS.filter((a, i, all) => !(a === '--tracking.enabled' || all[i - 1] === '--tracking.enabled'));
     const r = runCli(
-      ['train', '--config', join(process.cwd(), 'configs/quickstart-poisoned.yaml'), '--out', 'runs/a', '--epochs', '2', ...args, '--data.size', '300', '--poison.count', '6', '--backdoor-filter', '--filter.referenceSize', '100', '--filter.referenceRepeats', '1', '--filter.k', '8', '--filter.rewindAfter', '1'],
+      ['train', '--config', join(process.cwd(), 'configs/quickstart-poisoned.yaml'), '--out', 'runs/a', '--epochs', '2', ...args, '--data.size', '300', '--poison.count', '6', '--backdoor-filter', '--filter.referenceSize', '100', '--filter.referenceRepeats', '1', '--filter.k', '8', '--filter.warmupEpochs', '1', '--filter.rewindAfter', '1'],
       { cwd },
     );
     expect(r.status).toBe(0);

@@ -20,7 +20,7 @@ describe('backdoor filter hook', () => {
       data: { size: 512 },
       train: { epochs: 3 },
       poison: { attack: 'badnets', position: 'fixed', count: 12, target: 'red circle' },
-      filter: { enabled: true, rewindAfter: 2, referenceSize: 128, referenceRepeats: 2, k: 8 },
+      filter: { enabled: true, warmupEpochs: 1, rewindAfter: 2, referenceSize: 128, referenceRepeats: 2, k: 8 },
     });
     const result = await runPipeline(config);
     const s = result.summary;
