@@ -74,3 +74,31 @@ export function batchStream(dataset: ClipDataset, opts: BatchStreamOptions) {
   });
   return (opts.prefetch > 0 ? stream.prefetch(opts.prefetch) : stream) as unknown as tf.data.Dataset<RawBatch & tf.TensorContainerObject>;
 }
+
+/** One batch of `imageBatches`: the pixels of rows start..start+count-1 of the requested order. */
+export interface ImageBatch {
+  readonly pixels: Uint8Array;
+  readonly count: number;
+  readonly start: number;
+}
+
+/**
+ * The images of `indices` (default: every sample) in order, `batchSize` at a
+ * time. With `reuse` one pixel buffer serves every batch (read it before the
+ * next one); without, each batch has its own, so it can be transferred to a
+ * worker thread.
+ */
+export async function* imageBatches(dataset: ClipDataset, indices: ArrayLike<number> | undefined, batchSize: number, reuse: boolean): AsyncGenerator<ImageBatch> {
+  const n = indices ? indices.length : dataset.size;
+  const bytes = imageBytes(dataset.imageShape);
+  const batch = Math.max(1, batchSize);
+  const shared = reuse ? new Uint8Array(batch * bytes) : null;
+  for (let start = 0; start < n; start += batch) {
+    const count = Math.min(batch, n - start);
+    const chunk = new Int32Array(count);
+    for (let r = 0; r < count; r++) chunk[r] = indices ? indices[start + r] : start + r;
+    const pixels = shared ? shared.subarray(0, count * bytes) : new Uint8Array(count * bytes);
+    await dataset.readImages(chunk, pixels);
+    yield { pixels, count, start };
+  }
+}

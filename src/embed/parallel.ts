@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { currentBackend } from '../backend/select.js';
+import { imageBatches } from '../data/stream.js';
 import type { ClipDataset } from '../data/types.js';
 import { imageBytes } from '../data/types.js';
 import type { ClipModel } from '../model/clip.js';
@@ -37,7 +38,7 @@ export interface ParallelEmbedOptions {
 }
 
 /** Largest |a - b| relative to the largest |b| (and 1). */
-function relativeDiff(a: Float32Array, b: Float32Array): number {
+export function relativeDiff(a: Float32Array, b: Float32Array): number {
   let diff = 0;
   let scale = 1;
   for (let i = 0; i < b.length; i++) {
@@ -78,7 +79,6 @@ export class ParallelEmbedder {
     if (backend === 'tensorflow') return model.embedImages(dataset, indices);
     const n = indices ? indices.length : dataset.size;
     const d = model.embedDim;
-    const bytes = imageBytes(dataset.imageShape);
     const batch = Math.max(1, this.options.batchSize ?? model.embedBatchSize);
     const params = model.params.list.map((p) => ({ name: p.name, shape: [...p.variable.shape], data: p.variable.dataSync() as Float32Array }));
     const kernel = this.options.kernel !== false && mlpKernelSupports(model.arch) ? await this.checkedKernel(model, params, dataset, indices, batch) : null;
@@ -86,28 +86,15 @@ export class ParallelEmbedder {
     if (threads === 1) {
       if (!kernel) return model.embedImages(dataset, indices);
       const out = new Float32Array(n * d);
-      const pixels = new Uint8Array(batch * bytes);
-      const chunk = new Int32Array(batch);
-      for (let start = 0; start < n; start += batch) {
-        const count = Math.min(batch, n - start);
-        for (let r = 0; r < count; r++) chunk[r] = indices ? indices[start + r] : start + r;
-        await dataset.readImages(chunk.subarray(0, count), pixels);
-        kernel.embed(pixels, count, out, start * d);
-      }
+      for await (const { pixels, count, start } of imageBatches(dataset, indices, batch, true)) kernel.embed(pixels, count, out, start * d);
       return out;
     }
     const pool = await this.ready(model, backend, threads);
     await Promise.all(Array.from({ length: threads }, (_, w) => pool.runOn(w, { type: 'weights', params, kernel: kernel !== null })));
     const out = new Float32Array(n * d);
     async function* batchTasks(): AsyncGenerator<() => Promise<void>> {
-      for (let start = 0; start < n; start += batch) {
-        const count = Math.min(batch, n - start);
-        const chunk = new Int32Array(count);
-        for (let r = 0; r < count; r++) chunk[r] = indices ? indices[start + r] : start + r;
-        const pixels = new Uint8Array(count * bytes);
-        await dataset.readImages(chunk, pixels);
-        const at = start * d;
-        yield async () => out.set(await pool.run<Float32Array>({ type: 'embed', pixels, count }, [pixels.buffer]), at);
+      for await (const { pixels, count, start } of imageBatches(dataset, indices, batch, false)) {
+        yield async () => out.set(await pool.run<Float32Array>({ type: 'embed', pixels, count }, [pixels.buffer as ArrayBuffer]), start * d);
       }
     }
     await runBounded(2 * threads, batchTasks());

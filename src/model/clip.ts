@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
+import { imageBatches } from '../data/stream.js';
 import type { ClipDataset } from '../data/types.js';
-import { imageBytes } from '../data/types.js';
 import type { Tokenizer } from '../data/tokenizer.js';
 import type { EmbeddingModel } from '../train/hooks.js';
 import { Rng } from '../util/rng.js';
@@ -95,15 +95,8 @@ export class ClipModel implements EmbeddingModel {
     const n = indices ? indices.length : dataset.size;
     const d = this.embedDim;
     const out = new Float32Array(n * d);
-    const bytes = imageBytes(dataset.imageShape);
-    const batch = Math.max(1, this.embedBatchSize);
-    const pixels = new Uint8Array(batch * bytes);
-    const chunk = new Int32Array(batch);
-    for (let start = 0; start < n; start += batch) {
-      const count = Math.min(batch, n - start);
-      for (let r = 0; r < count; r++) chunk[r] = indices ? indices[start + r] : start + r;
-      await dataset.readImages(chunk.subarray(0, count), pixels);
-      const emb = tf.tidy(() => this.encodeImages(this.pixelsToTensor(pixels.subarray(0, count * bytes), count)));
+    for await (const { pixels, count, start } of imageBatches(dataset, indices, this.embedBatchSize, true)) {
+      const emb = tf.tidy(() => this.encodeImages(this.pixelsToTensor(pixels, count)));
       out.set((await emb.data()) as Float32Array, start * d);
       emb.dispose();
     }

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { selectBackend } from '../../src/backend/select.js';
 import { Tokenizer } from '../../src/data/tokenizer.js';
 import { InMemoryDataset } from '../../src/data/memory.js';
-import { ParallelEmbedder } from '../../src/embed/parallel.js';
+import { ParallelEmbedder, relativeDiff } from '../../src/embed/parallel.js';
 import { ClipModel } from '../../src/model/clip.js';
 import type { ClipArchitecture } from '../../src/model/towers.js';
 import { Rng } from '../../src/util/rng.js';
@@ -17,16 +17,6 @@ afterAll(async () => {
   await embedder.close();
   await fast.close();
 });
-
-function maxRelDiff(a: Float32Array, b: Float32Array): number {
-  let diff = 0;
-  let scale = 1;
-  for (let i = 0; i < b.length; i++) {
-    diff = Math.max(diff, Math.abs(a[i] - b[i]));
-    scale = Math.max(scale, Math.abs(b[i]));
-  }
-  return diff / scale;
-}
 
 const arch: ClipArchitecture = {
   imageShape: [8, 8, 1],
@@ -72,7 +62,7 @@ describe('ParallelEmbedder', () => {
     const expected = await model.embedImages(data);
     const threaded = await fast.embedImages(model, data);
     expect(fast.lastUsedKernel).toBe(true);
-    expect(maxRelDiff(threaded, expected)).toBeLessThan(1e-5);
+    expect(relativeDiff(threaded, expected)).toBeLessThan(1e-5);
     const single = new ParallelEmbedder({ threads: 1, batchSize: 48 });
     const inThread = await single.embedImages(model, data);
     expect(single.lastUsedKernel).toBe(true);
