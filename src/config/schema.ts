@@ -214,10 +214,39 @@ export const filterSchema = z
     weightCenter: z.number().default(3),
     /** Re-admit previously dropped samples whose new score is low. */
     reconsider: z.boolean().default(false),
+    /**
+     * The trigger probe after each round's drops (src/filter/probe.ts; `action: drop` only): a
+     * logistic regression of "confident detection" (robust z >= `seedZ` in any round) against
+     * the kept samples, on unit-normalised embeddings, then drop the kept samples it ranks highest
+     * (decision value > 0), at most `budget` x the number of seeds per round. The detector misses
+     * poisons that sit near the target concept; what they share with the found ones is the trigger.
+     */
+    probe: z
+      .object({
+        enabled: z.boolean().default(true),
+        seedZ: z.number().positive().default(8),
+        budget: z.number().nonnegative().default(1),
+        /** Kept samples sampled as the fit's negatives (every kept sample is scored). */
+        negatives: positiveInt.default(8192),
+        /** Ridge penalty on the probe's weights (scikit-learn's 1 / C). */
+        l2: z.number().positive().default(1),
+        /** Fewer seeds than this: no probe this round (nothing to learn from). */
+        minSeeds: positiveInt.default(10),
+        /**
+         * The detector's drops below `seedZ` stand only if the probe agrees (decision value > 0).
+         * On Fashion-MNIST after epoch 2 (blended / BadNets 1%) every such poison but one had the
+         * probe's agreement, and ~60% of such clean samples did not.
+         */
+        veto: z.boolean().default(true),
+      })
+      .strict()
+      .default({}),
     /** Largest fraction of the dataset one round may drop (guards against a collapsed score distribution). */
     maxDropFraction: fraction.default(0.1),
     /** Write `scores-epoch<N>.csv` each round. */
     writeScores: z.boolean().default(true),
+    /** Write every training sample's embedding each round to `embeddings-epoch<N>.npy` (row = sample index), for `score --embeddings`. */
+    saveEmbeddings: z.boolean().default(false),
     /** Trees and subsample size of the isolation-forest baseline. */
     iforestTrees: positiveInt.default(100),
     iforestSampleSize: positiveInt.default(256),

@@ -3,12 +3,15 @@ import type { FilterConfig } from '../config/schema.js';
 import { countDuplicateGroups, createDetector, detectorOptionsFromConfig } from '../detectors/index.js';
 import { ParallelEmbedder } from '../embed/parallel.js';
 import { ClipModel } from '../model/clip.js';
+import { gatherRows } from '../neighbors/reference.js';
 import { auprc, auroc, fprAtTpr } from '../metrics/detection.js';
 import type { HookContext, TrainHook } from '../train/hooks.js';
 import type { EpochRecord } from '../train/summary.js';
 import { writeFileAtomic } from '../util/fs.js';
+import { writeNpy } from '../util/npy.js';
 import { Rng } from '../util/rng.js';
-import { decideWeights } from './policy.js';
+import { decideWeights, robustZ } from './policy.js';
+import { probeDrops } from './probe.js';
 
 /** One scoring round, as recorded in `summary.json` under `filter.rounds`. */
 export interface FilterRound {
@@ -17,8 +20,17 @@ export interface FilterRound {
   seconds: number;
   /** Samples scored this round (the active ones, or all with `reconsider`). */
   scored: number;
-  /** Samples this round set to weight 0 that were not already. */
+  /** Samples the detector's decision set to weight 0 this round that were not already (after the probe's veto). */
   dropped: number;
+  /** Confident detections so far (robust z >= `filter.probe.seedZ` in any round): what the trigger probe learns from. */
+  probeSeeds: number;
+  /** Samples the trigger probe set to weight 0 this round (`filter.probe`; 0 when off or short of seeds). */
+  probeDropped: number;
+  /** Poisons among them (null without a poison list). */
+  probeDroppedPoisons: number | null;
+  /** Detector drops below the seed level that the probe did not recognise, so kept (`filter.probe.veto`). */
+  vetoed: number;
+  vetoedPoisons: number | null;
   /** All samples at weight 0 after the round. */
   droppedTotal: number;
   /** Mean weight over the whole training set after the round. */
@@ -52,11 +64,12 @@ export interface FilterSummary {
   reference: FilterConfig['reference'];
   referenceSize: number | null;
   neighbors: FilterConfig['neighbors'] | null;
+  probe: FilterConfig['probe'] | null;
   rounds: FilterRound[];
   [key: string]: unknown;
 }
 
-export type FilterOptions = Partial<Omit<FilterConfig, 'hnsw'>> & { hnsw?: Partial<FilterConfig['hnsw']> };
+export type FilterOptions = Partial<Omit<FilterConfig, 'hnsw' | 'probe'>> & { hnsw?: Partial<FilterConfig['hnsw']>; probe?: Partial<FilterConfig['probe']> };
 
 /** Epochs after which the filter scores: warm-up, then every `every` epochs, never after the last one (nothing would change). */
 export function isRoundEpoch(epoch: number, totalEpochs: number, cfg: Pick<FilterConfig, 'warmupEpochs' | 'every'>): boolean {
@@ -66,8 +79,11 @@ export function isRoundEpoch(epoch: number, totalEpochs: number, cfg: Pick<Filte
 }
 
 function mergeOptions(base: FilterConfig, options: FilterOptions): FilterConfig {
-  return { ...base, ...options, hnsw: { ...base.hnsw, ...options.hnsw } } as FilterConfig;
+  return { ...base, ...options, hnsw: { ...base.hnsw, ...options.hnsw }, probe: { ...base.probe, ...options.probe } } as FilterConfig;
 }
+
+/** The trigger probe runs with the drop action only: it decides drops, not weights. */
+const probing = (cfg: FilterConfig) => cfg.probe.enabled && cfg.action === 'drop';
 
 const fmt = (v: number | null, digits = 4) => (v === null ? 'n/a' : v.toFixed(digits));
 
@@ -83,15 +99,19 @@ export class BackdoorFilter implements TrainHook {
   private rounds: FilterRound[] = [];
   /** Embedding threads, started at the first round and kept for the next ones (the model's weights are sent each round). */
   private embedder: ParallelEmbedder | null = null;
+  /** The trigger probe's seeds: samples whose robust z reached `probe.seedZ` in some round (kept across rounds: later rounds no longer score them). */
+  private seeds = new Set<number>();
 
   constructor(private readonly options: FilterOptions = {}) {}
 
   saveState(): unknown {
-    return { rounds: this.rounds };
+    return { rounds: this.rounds, seeds: [...this.seeds] };
   }
 
   restoreState(state: unknown): void {
-    this.rounds = ((state as { rounds?: FilterRound[] }).rounds ?? []).slice();
+    const saved = state as { rounds?: FilterRound[]; seeds?: number[] };
+    this.rounds = (saved.rounds ?? []).slice();
+    this.seeds = new Set(saved.seeds ?? []);
   }
 
   private config(ctx: HookContext): FilterConfig {
@@ -110,6 +130,7 @@ export class BackdoorFilter implements TrainHook {
       reference: cfg.reference,
       referenceSize: cfg.reference === 'sampled' ? cfg.referenceSize : null,
       neighbors: cfg.reference === 'all' ? cfg.neighbors : null,
+      probe: probing(cfg) ? cfg.probe : null,
       rounds: this.rounds,
     };
   }
@@ -159,30 +180,64 @@ export class BackdoorFilter implements TrainHook {
     const cfg = this.config(ctx);
     const t0 = performance.now();
     const weights = ctx.weights;
-    const scored = cfg.reconsider ? Int32Array.from({ length: weights.size }, (_, i) => i) : weights.activeIndices();
+    const everyRow = Int32Array.from({ length: weights.size }, (_, i) => i);
+    const scored = cfg.reconsider ? everyRow : weights.activeIndices();
     const n = scored.length;
     const d = ctx.model.embedDim;
     const detector = createDetector(cfg.detector, detectorOptionsFromConfig(cfg));
-    const embeddings = await this.embed(ctx, cfg, scored);
+    // The probe learns from seeds dropped in earlier rounds: it needs their embeddings under the current encoder.
+    const allEmbeddings = probing(cfg) || cfg.saveEmbeddings ? await this.embed(ctx, cfg, everyRow) : null;
+    const embeddings = allEmbeddings ? (scored === everyRow ? allEmbeddings : gatherRows(allEmbeddings, d, scored)) : await this.embed(ctx, cfg, scored);
     const needsText = detector.needsText || cfg.embedding === 'image+text';
     const textEmbeddings = needsText ? await ctx.model.embedTexts(Array.from(scored, (i) => ctx.trainSet.caption(i))) : undefined;
     const scores = await detector.scoreAsync({ embeddings, n, d, k: cfg.k, textEmbeddings, rng: Rng.derive(ctx.config.seed, `filter/round-${epoch}`) });
     const decision = decideWeights(scores, cfg);
-    let newlyDropped = 0;
+    /** Samples this round's decision dropped, with their weight before it (the probe's veto restores it). */
+    const droppedNow = new Map<number, number>();
     for (let r = 0; r < n; r++) {
       const i = scored[r];
       const old = weights.get(i);
       // Without `reconsider`, weights only go down: a dropped sample stays dropped.
       const next = cfg.reconsider ? decision.weights[r] : Math.min(old, decision.weights[r]);
-      if (next === 0 && old > 0) newlyDropped++;
+      if (next === 0 && old > 0) droppedNow.set(i, old);
       weights.set(i, next);
+    }
+    let probeRows: Int32Array = new Int32Array(0);
+    const vetoedRows: number[] = [];
+    let probeScores: Float64Array | null = null;
+    if (allEmbeddings && probing(cfg)) {
+      const z = robustZ(scores);
+      for (let r = 0; r < n; r++) if (z[r] >= cfg.probe.seedZ) this.seeds.add(scored[r]);
+      if (this.seeds.size >= cfg.probe.minSeeds) {
+        const current = Float32Array.from(everyRow, (i) => weights.get(i));
+        const seeds = Int32Array.from(this.seeds).sort();
+        const { negatives, l2 } = cfg.probe;
+        const result = probeDrops(allEmbeddings, weights.size, d, current, seeds, Math.round(cfg.probe.budget * seeds.length), { negatives, l2, seed: ctx.config.seed + epoch });
+        probeRows = result.rows;
+        probeScores = result.scores;
+        for (const i of probeRows) weights.set(i, 0);
+        if (cfg.probe.veto) {
+          for (const [i, old] of droppedNow) {
+            if (this.seeds.has(i) || result.scores[i] > 0) continue;
+            weights.set(i, old);
+            droppedNow.delete(i);
+            vetoedRows.push(i);
+          }
+        }
+      }
     }
     const truth = ctx.poison;
     let metrics = { auroc: null as number | null, auprc: null as number | null, fprAt95Tpr: null as number | null };
     let poisonRecall: number | null = null;
     let poisonsRemaining: number | null = null;
     let cleanDropped: number | null = null;
+    let probeDroppedPoisons: number | null = null;
+    let vetoedPoisons: number | null = null;
     if (truth) {
+      probeDroppedPoisons = 0;
+      for (const i of probeRows) probeDroppedPoisons += truth.mask[i];
+      vetoedPoisons = 0;
+      for (const i of vetoedRows) vetoedPoisons += truth.mask[i];
       const labels = new Uint8Array(n);
       for (let r = 0; r < n; r++) labels[r] = truth.mask[scored[r]];
       metrics = { auroc: auroc(scores, labels), auprc: auprc(scores, labels), fprAt95Tpr: fprAtTpr(scores, labels, 0.95) };
@@ -198,17 +253,27 @@ export class BackdoorFilter implements TrainHook {
       }
       poisonRecall = truth.indices.length ? removed / truth.indices.length : null;
     }
+    if (allEmbeddings && cfg.saveEmbeddings) {
+      const file = join(ctx.outDir, `embeddings-epoch${epoch}.npy`);
+      writeNpy(file, allEmbeddings, [weights.size, d]);
+      ctx.recorder.addArtifact(file, `embeddings/embeddings-epoch${epoch}.npy`);
+    }
     let scoresFile: string | null = null;
     if (cfg.writeScores) {
       scoresFile = join(ctx.outDir, `scores-epoch${epoch}.csv`);
-      writeScoresCsv(scoresFile, ctx, scored, scores);
+      writeScoresCsv(scoresFile, ctx, scored, scores, probing(cfg), probeScores);
       ctx.recorder.addArtifact(scoresFile, `scores/scores-epoch${epoch}.csv`);
     }
     const round: FilterRound = {
       epoch,
       seconds: (performance.now() - t0) / 1000,
       scored: n,
-      dropped: newlyDropped,
+      dropped: droppedNow.size,
+      probeSeeds: this.seeds.size,
+      probeDropped: probeRows.length,
+      probeDroppedPoisons,
+      vetoed: vetoedRows.length,
+      vetoedPoisons,
       droppedTotal: weights.size - weights.activeCount(),
       meanWeight: weights.mean(),
       rule: decision.rule,
@@ -229,6 +294,8 @@ export class BackdoorFilter implements TrainHook {
         'filter/auprc': round.auprc,
         'filter/fpr_at_95_tpr': round.fprAt95Tpr,
         'filter/dropped': round.dropped,
+        'filter/probe_dropped': round.probeDropped,
+        'filter/probe_vetoed': round.vetoed,
         'filter/dropped_total': round.droppedTotal,
         'filter/mean_weight': round.meanWeight,
         'filter/poison_recall': round.poisonRecall,
@@ -240,7 +307,7 @@ export class BackdoorFilter implements TrainHook {
     );
     ctx.log(
       `filter after epoch ${epoch}: ${cfg.detector} k=${cfg.k} on ${n} samples in ${round.seconds.toFixed(1)} s; ` +
-        `${cfg.action === 'drop' ? `dropped ${round.dropped} (${round.rule}), ${round.droppedTotal} in total` : `mean weight ${round.meanWeight.toFixed(4)}`}` +
+        `${cfg.action === 'drop' ? `dropped ${round.dropped} (${round.rule})${probing(cfg) ? ` + ${round.probeDropped} by the trigger probe (${round.probeSeeds} seeds, ${round.vetoed} vetoed)` : ''}, ${round.droppedTotal} in total` : `mean weight ${round.meanWeight.toFixed(4)}`}` +
         (truth ? `; AUROC ${fmt(round.auroc)}, poison recall ${fmt(round.poisonRecall, 3)}, ${round.poisonsRemaining} poisons left, ${round.cleanDropped} clean dropped` : ''),
     );
     return round;
@@ -251,16 +318,22 @@ function csvField(text: string): string {
   return /[",\n\r]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
 }
 
-/** `index,id,score,weight,poisoned` for every training sample; samples not scored this round have an empty score. */
-function writeScoresCsv(path: string, ctx: HookContext, scored: Int32Array, scores: Float64Array): void {
+/**
+ * `index,id,score,weight,poisoned[,probe]` for every training sample;
+ * samples not scored this round have an empty score. `probe` (with the
+ * trigger probe on) is its decision value, > 0 = looks like a confident
+ * detection; empty when the probe did not run (too few seeds).
+ */
+function writeScoresCsv(path: string, ctx: HookContext, scored: Int32Array, scores: Float64Array, probing: boolean, probe: Float64Array | null): void {
   const byIndex = new Float64Array(ctx.weights.size).fill(NaN);
   for (let r = 0; r < scored.length; r++) byIndex[scored[r]] = scores[r];
-  const lines = ['index,id,score,weight,poisoned'];
+  const lines = [probing ? 'index,id,score,weight,poisoned,probe' : 'index,id,score,weight,poisoned'];
   for (let i = 0; i < ctx.weights.size; i++) {
     const s = byIndex[i];
     const score = Number.isNaN(s) ? '' : s === Infinity ? 'inf' : String(s);
     const poisoned = ctx.poison ? String(ctx.poison.mask[i]) : '';
-    lines.push(`${i},${csvField(ctx.trainSet.id(i))},${score},${ctx.weights.get(i)},${poisoned}`);
+    const probeValue = !probing ? '' : probe && !Number.isNaN(probe[i]) ? `,${probe[i]}` : ',';
+    lines.push(`${i},${csvField(ctx.trainSet.id(i))},${score},${ctx.weights.get(i)},${poisoned}${probeValue}`);
   }
   writeFileAtomic(path, lines.join('\n') + '\n');
 }

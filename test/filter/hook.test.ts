@@ -20,7 +20,7 @@ describe('backdoor filter hook', () => {
       data: { size: 512 },
       train: { epochs: 3 },
       poison: { attack: 'badnets', position: 'fixed', count: 12, target: 'red circle' },
-      filter: { enabled: true, warmupEpochs: 1, rewindAfter: 2, referenceSize: 128, referenceRepeats: 2, k: 8 },
+      filter: { enabled: true, warmupEpochs: 1, rewindAfter: 2, referenceSize: 128, referenceRepeats: 2, k: 8, probe: { seedZ: 4, minSeeds: 2 } },
     });
     const result = await runPipeline(config);
     const s = result.summary;
@@ -34,9 +34,21 @@ describe('backdoor filter hook', () => {
     const last = filter.rounds[1];
     const csv = readCsv(join(out, 'scores-epoch2.csv'));
     expect(csv).toHaveLength(512);
-    expect(Object.keys(csv[0])).toEqual(['index', 'id', 'score', 'weight', 'poisoned']);
+    expect(Object.keys(csv[0])).toEqual(['index', 'id', 'score', 'weight', 'poisoned', 'probe']);
     const zero = csv.filter((r) => Number(r.weight) === 0);
     expect(zero.length).toBe(last.droppedTotal);
+    // The trigger probe (on by default) drops samples this round scored below its cut, within its budget, only with a positive decision value.
+    const probed = csv.filter((r) => Number(r.weight) === 0 && r.score !== '' && Number(r.score) < last.cut!);
+    expect(probed.length).toBe(last.probeDropped);
+    expect(last.probeDropped).toBeLessThanOrEqual(Math.round(config.filter.probe.budget * last.probeSeeds));
+    for (const r of probed) expect(Number(r.probe)).toBeGreaterThan(0);
+    // the veto: detector drops the probe did not recognise stay in, above the cut, with a probe value <= 0
+    const vetoed = csv.filter((r) => Number(r.weight) > 0 && r.score !== '' && Number(r.score) >= last.cut!);
+    expect(vetoed.length).toBe(last.vetoed);
+    for (const r of vetoed) expect(Number(r.probe)).toBeLessThanOrEqual(0);
+    expect(filter.probe).toEqual(config.filter.probe);
+    expect(last.probeSeeds).toBeGreaterThanOrEqual(2);
+    expect(filter.rounds.some((r) => r.probeDropped > 0)).toBe(true);
     for (const r of csv) expect(Number(r.weight)).toBe(ckpt.sampleWeights[Number(r.index)]);
     const poisonsDropped = zero.filter((r) => r.poisoned === '1').length;
     expect(last.poisonRecall).toBeCloseTo(poisonsDropped / 12, 10);
@@ -63,7 +75,7 @@ describe('backdoor filter hook', () => {
       data: { size: 384 },
       train: { epochs: 2 },
       poison: { attack: 'blended', count: 8, target: 'red circle' },
-      filter: { enabled: true, mode: 'retrain', dropFraction: 0.05, referenceSize: 128, k: 8 },
+      filter: { enabled: true, mode: 'retrain', dropFraction: 0.05, referenceSize: 128, k: 8, probe: { enabled: false } },
     });
     const result = await runPipeline(config);
     const filter = result.summary.filter as FilterSummary & { phase1: { outDir: string; attackSuccessRate: number } };
