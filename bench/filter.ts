@@ -2,8 +2,8 @@
  * One backdoor-filter pass on Fashion-MNIST-sized data — embed every
  * training image with the current model, neighbours + scores with the
  * default filter config (configs/fashion-mnist.yaml: slof, k = 16, sampled
- * references of 2048, 4 repeats) — as a share of one training epoch of the
- * same model, both measured in this process.
+ * references of 2048, 4 repeats), the trigger probe — as a share of one
+ * training epoch of the same model, both measured in this process.
  *
  * The epoch is extrapolated from timed training steps (LocalStepper, the
  * trainer's in-thread stepper; batch 256; prebuilt batches, so data loading
@@ -36,6 +36,8 @@ import type { RawBatch } from '../src/data/stream.js';
 import type { ClipDataset, DatasetSplits } from '../src/data/types.js';
 import { countDuplicateGroups, createDetector, detectorOptionsFromConfig } from '../src/detectors/index.js';
 import { ParallelEmbedder } from '../src/embed/parallel.js';
+import { DEFAULT_Z_THRESHOLD, rankDescending, robustZ } from '../src/filter/policy.js';
+import { probeDrops } from '../src/filter/probe.js';
 import { ClipModel } from '../src/model/clip.js';
 import { closeKnnPool, defaultThreads } from '../src/neighbors/parallel/pool.js';
 import { LocalStepper } from '../src/train/stepper.js';
@@ -78,6 +80,21 @@ function batches(dataset: ClipDataset, model: ClipModel, count: number, size: nu
       return { indices, pixels, tokens, weights: null };
     }),
   );
+}
+
+/**
+ * The trigger probe's inputs from a round's scores: drops above the default
+ * robust z, seeds at z >= seedZ — or, with fewer than 500 of those (a barely
+ * trained bench model has few confident detections), the 500 highest scores:
+ * the fit's cost is set by its negatives (8,192) and the 60k rows it scores.
+ */
+function probeInputs(scores: Float64Array, seedZ: number): { weights: Float32Array; seeds: Int32Array } {
+  const z = robustZ(scores);
+  const weights = Float32Array.from(z, (v) => (v > DEFAULT_Z_THRESHOLD ? 0 : 1));
+  let seeds = Int32Array.from(z.keys()).filter((i) => z[i] >= seedZ);
+  if (seeds.length < 500) seeds = rankDescending(scores).slice(0, 500).sort();
+  for (const i of seeds) weights[i] = 0;
+  return { weights, seeds };
 }
 
 const median = (xs: number[]) => {
@@ -146,6 +163,10 @@ async function main(): Promise<void> {
     t = performance.now();
     const scoresThreads = await detector.scoreAsync(input(), { threads: THREADS });
     const scoreParallel = (performance.now() - t) / 1000;
+    const { weights, seeds } = probeInputs(scoresThreads, cfg.probe.seedZ);
+    t = performance.now();
+    probeDrops(embThreads, n, model.embedDim, weights, seeds, seeds.length, { negatives: cfg.probe.negatives, l2: cfg.probe.l2, seed: r });
+    const probeSeconds = (performance.now() - t) / 1000;
     const cpuPass = process.cpuUsage(cpu0);
     const coresThreads = (cpuPass.user + cpuPass.system) / 1e6 / ((performance.now() - tPass) / 1000);
     t = performance.now();
@@ -157,9 +178,9 @@ async function main(): Promise<void> {
     countDuplicateGroups(embThreads, n, model.embedDim);
     const duplicates = (performance.now() - t) / 1000;
 
-    const passParallel = embedParallel + scoreParallel + duplicates;
-    const passOne = embedOne + scoreMain + duplicates;
-    const passMain = embedMain + scoreMain + duplicates;
+    const passParallel = embedParallel + scoreParallel + duplicates + probeSeconds;
+    const passOne = embedOne + scoreMain + duplicates + probeSeconds;
+    const passMain = embedMain + scoreMain + duplicates + probeSeconds;
     const round = {
       round: r,
       step_seconds: stepSeconds,
@@ -172,6 +193,7 @@ async function main(): Promise<void> {
       score_threads_seconds: scoreParallel,
       score_main_seconds: scoreMain,
       duplicates_seconds: duplicates,
+      probe_seconds: probeSeconds,
       pass_threads_seconds: passParallel,
       pass_one_thread_seconds: passOne,
       pass_tfjs_embed_seconds: passMain,
@@ -201,6 +223,7 @@ async function main(): Promise<void> {
       `  embed, tfjs (model)           ${spread(col('embed_tfjs_main_seconds'))} s   (ClipModel.embedImages)`,
       `  neighbours+scores, ${THREADS} threads ${spread(col('score_threads_seconds'))} s   (Detector.scoreAsync)`,
       `  neighbours+scores, 1 thread   ${spread(col('score_main_seconds'))} s   (Detector.score)`,
+      `  trigger probe, 1 thread       ${spread(col('probe_seconds'))} s   (fit on ${cfg.probe.negatives} negatives, score every image)`,
       `  pass, ${THREADS} threads             ${spread(col('pass_threads_seconds'))} s  = ${spread(col('share_threads').map((v) => 100 * v))} % of an epoch (target <= 25 %)`,
       `  pass, 1 thread                ${spread(col('pass_one_thread_seconds'))} s  = ${spread(col('share_one_thread').map((v) => 100 * v))} % of an epoch`,
       `  pass, tfjs embed + 1 thread   ${spread(col('pass_tfjs_embed_seconds'))} s  = ${spread(col('share_tfjs_embed').map((v) => 100 * v))} % of an epoch`,

@@ -20,7 +20,7 @@ export interface FilterRound {
   seconds: number;
   /** Samples scored this round (the active ones, or all with `reconsider`). */
   scored: number;
-  /** Samples the detector's decision set to weight 0 this round that were not already (after the probe's veto). */
+  /** Samples the detector's decision set to weight 0 this round that were not already. */
   dropped: number;
   /** Confident detections so far (robust z >= `filter.probe.seedZ` in any round): what the trigger probe learns from. */
   probeSeeds: number;
@@ -28,9 +28,6 @@ export interface FilterRound {
   probeDropped: number;
   /** Poisons among them (null without a poison list). */
   probeDroppedPoisons: number | null;
-  /** Detector drops below the seed level that the probe did not recognise, so kept (`filter.probe.veto`). */
-  vetoed: number;
-  vetoedPoisons: number | null;
   /** All samples at weight 0 after the round. */
   droppedTotal: number;
   /** Mean weight over the whole training set after the round. */
@@ -192,18 +189,16 @@ export class BackdoorFilter implements TrainHook {
     const textEmbeddings = needsText ? await ctx.model.embedTexts(Array.from(scored, (i) => ctx.trainSet.caption(i))) : undefined;
     const scores = await detector.scoreAsync({ embeddings, n, d, k: cfg.k, textEmbeddings, rng: Rng.derive(ctx.config.seed, `filter/round-${epoch}`) });
     const decision = decideWeights(scores, cfg);
-    /** Samples this round's decision dropped, with their weight before it (the probe's veto restores it). */
-    const droppedNow = new Map<number, number>();
+    let newlyDropped = 0;
     for (let r = 0; r < n; r++) {
       const i = scored[r];
       const old = weights.get(i);
       // Without `reconsider`, weights only go down: a dropped sample stays dropped.
       const next = cfg.reconsider ? decision.weights[r] : Math.min(old, decision.weights[r]);
-      if (next === 0 && old > 0) droppedNow.set(i, old);
+      if (next === 0 && old > 0) newlyDropped++;
       weights.set(i, next);
     }
     let probeRows: Int32Array = new Int32Array(0);
-    const vetoedRows: number[] = [];
     let probeScores: Float64Array | null = null;
     if (allEmbeddings && probing(cfg)) {
       const z = robustZ(scores);
@@ -216,14 +211,6 @@ export class BackdoorFilter implements TrainHook {
         probeRows = result.rows;
         probeScores = result.scores;
         for (const i of probeRows) weights.set(i, 0);
-        if (cfg.probe.veto) {
-          for (const [i, old] of droppedNow) {
-            if (this.seeds.has(i) || result.scores[i] > 0) continue;
-            weights.set(i, old);
-            droppedNow.delete(i);
-            vetoedRows.push(i);
-          }
-        }
       }
     }
     const truth = ctx.poison;
@@ -232,12 +219,9 @@ export class BackdoorFilter implements TrainHook {
     let poisonsRemaining: number | null = null;
     let cleanDropped: number | null = null;
     let probeDroppedPoisons: number | null = null;
-    let vetoedPoisons: number | null = null;
     if (truth) {
       probeDroppedPoisons = 0;
       for (const i of probeRows) probeDroppedPoisons += truth.mask[i];
-      vetoedPoisons = 0;
-      for (const i of vetoedRows) vetoedPoisons += truth.mask[i];
       const labels = new Uint8Array(n);
       for (let r = 0; r < n; r++) labels[r] = truth.mask[scored[r]];
       metrics = { auroc: auroc(scores, labels), auprc: auprc(scores, labels), fprAt95Tpr: fprAtTpr(scores, labels, 0.95) };
@@ -268,12 +252,10 @@ export class BackdoorFilter implements TrainHook {
       epoch,
       seconds: (performance.now() - t0) / 1000,
       scored: n,
-      dropped: droppedNow.size,
+      dropped: newlyDropped,
       probeSeeds: this.seeds.size,
       probeDropped: probeRows.length,
       probeDroppedPoisons,
-      vetoed: vetoedRows.length,
-      vetoedPoisons,
       droppedTotal: weights.size - weights.activeCount(),
       meanWeight: weights.mean(),
       rule: decision.rule,
@@ -295,7 +277,6 @@ export class BackdoorFilter implements TrainHook {
         'filter/fpr_at_95_tpr': round.fprAt95Tpr,
         'filter/dropped': round.dropped,
         'filter/probe_dropped': round.probeDropped,
-        'filter/probe_vetoed': round.vetoed,
         'filter/dropped_total': round.droppedTotal,
         'filter/mean_weight': round.meanWeight,
         'filter/poison_recall': round.poisonRecall,
@@ -307,7 +288,7 @@ export class BackdoorFilter implements TrainHook {
     );
     ctx.log(
       `filter after epoch ${epoch}: ${cfg.detector} k=${cfg.k} on ${n} samples in ${round.seconds.toFixed(1)} s; ` +
-        `${cfg.action === 'drop' ? `dropped ${round.dropped} (${round.rule})${probing(cfg) ? ` + ${round.probeDropped} by the trigger probe (${round.probeSeeds} seeds, ${round.vetoed} vetoed)` : ''}, ${round.droppedTotal} in total` : `mean weight ${round.meanWeight.toFixed(4)}`}` +
+        `${cfg.action === 'drop' ? `dropped ${round.dropped} (${round.rule})${probing(cfg) ? ` + ${round.probeDropped} by the trigger probe (${round.probeSeeds} seeds)` : ''}, ${round.droppedTotal} in total` : `mean weight ${round.meanWeight.toFixed(4)}`}` +
         (truth ? `; AUROC ${fmt(round.auroc)}, poison recall ${fmt(round.poisonRecall, 3)}, ${round.poisonsRemaining} poisons left, ${round.cleanDropped} clean dropped` : ''),
     );
     return round;
