@@ -172,6 +172,25 @@ export class BackdoorFilter implements TrainHook {
     return this.embedder.embedImages(ctx.model, ctx.trainSet, rows);
   }
 
+  /**
+   * The trigger probe, after the detector's decision is in the weight table:
+   * add this round's confident detections to the seeds, fit, drop what it
+   * picks. Returns the dropped rows and the decision value of every sample
+   * (null when short of seeds).
+   */
+  private probe(ctx: HookContext, cfg: FilterConfig, epoch: number, allEmbeddings: Float32Array, scored: Int32Array, scores: Float64Array): { rows: Int32Array; scores: Float64Array | null } {
+    const z = robustZ(scores);
+    for (let r = 0; r < scored.length; r++) if (z[r] >= cfg.probe.seedZ) this.seeds.add(scored[r]);
+    if (this.seeds.size < cfg.probe.minSeeds) return { rows: new Int32Array(0), scores: null };
+    const weights = ctx.weights;
+    const current = Float32Array.from({ length: weights.size }, (_, i) => weights.get(i));
+    const seeds = Int32Array.from(this.seeds).sort();
+    const { negatives, l2, budget } = cfg.probe;
+    const result = probeDrops(allEmbeddings, weights.size, ctx.model.embedDim, current, seeds, Math.round(budget * seeds.length), { negatives, l2, seed: ctx.config.seed + epoch });
+    for (const i of result.rows) weights.set(i, 0);
+    return result;
+  }
+
   /** Score, decide, apply, report. Public so callers can score outside the schedule (e.g. the retrain pipeline). */
   async round(ctx: HookContext, epoch: number): Promise<FilterRound> {
     const cfg = this.config(ctx);
@@ -198,21 +217,7 @@ export class BackdoorFilter implements TrainHook {
       if (next === 0 && old > 0) newlyDropped++;
       weights.set(i, next);
     }
-    let probeRows: Int32Array = new Int32Array(0);
-    let probeScores: Float64Array | null = null;
-    if (allEmbeddings && probing(cfg)) {
-      const z = robustZ(scores);
-      for (let r = 0; r < n; r++) if (z[r] >= cfg.probe.seedZ) this.seeds.add(scored[r]);
-      if (this.seeds.size >= cfg.probe.minSeeds) {
-        const current = Float32Array.from(everyRow, (i) => weights.get(i));
-        const seeds = Int32Array.from(this.seeds).sort();
-        const { negatives, l2 } = cfg.probe;
-        const result = probeDrops(allEmbeddings, weights.size, d, current, seeds, Math.round(cfg.probe.budget * seeds.length), { negatives, l2, seed: ctx.config.seed + epoch });
-        probeRows = result.rows;
-        probeScores = result.scores;
-        for (const i of probeRows) weights.set(i, 0);
-      }
-    }
+    const { rows: probeRows, scores: probeScores } = allEmbeddings && probing(cfg) ? this.probe(ctx, cfg, epoch, allEmbeddings, scored, scores) : { rows: new Int32Array(0), scores: null };
     const truth = ctx.poison;
     let metrics = { auroc: null as number | null, auprc: null as number | null, fprAt95Tpr: null as number | null };
     let poisonRecall: number | null = null;

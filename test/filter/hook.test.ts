@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import type { FilterSummary } from '../../src/filter/hook.js';
 import { runPipeline } from '../../src/pipeline.js';
 import { loadCheckpoint } from '../../src/train/checkpoint.js';
+import { readNpyMatrix } from '../../src/util/npy.js';
 import { tempDir, tinyConfig } from '../helpers/tiny.js';
 
 function readCsv(path: string): Record<string, string>[] {
@@ -20,7 +21,7 @@ describe('backdoor filter hook', () => {
       data: { size: 512 },
       train: { epochs: 3 },
       poison: { attack: 'badnets', position: 'fixed', count: 12, target: 'red circle' },
-      filter: { enabled: true, warmupEpochs: 1, rewindAfter: 2, referenceSize: 128, referenceRepeats: 2, k: 8, probe: { seedZ: 4, minSeeds: 2 } },
+      filter: { enabled: true, warmupEpochs: 1, rewindAfter: 2, referenceSize: 128, referenceRepeats: 2, k: 8, probe: { seedZ: 4, minSeeds: 2 }, saveEmbeddings: true },
     });
     const result = await runPipeline(config);
     const s = result.summary;
@@ -44,6 +45,10 @@ describe('backdoor filter hook', () => {
     for (const r of probed) expect(Number(r.probe)).toBeGreaterThan(0);
     expect(filter.probe).toEqual(config.filter.probe);
     expect(last.probeSeeds).toBeGreaterThanOrEqual(2);
+    // saveEmbeddings: every sample's embedding of each round, row = sample index
+    const saved = readNpyMatrix(join(out, 'embeddings-epoch2.npy'));
+    expect([saved.rows, saved.cols]).toEqual([512, config.model.embedDim]);
+    expect(Array.from(saved.data).every(Number.isFinite)).toBe(true);
     expect(filter.rounds.some((r) => r.probeDropped > 0)).toBe(true);
     for (const r of csv) expect(Number(r.weight)).toBe(ckpt.sampleWeights[Number(r.index)]);
     const poisonsDropped = zero.filter((r) => r.poisoned === '1').length;
