@@ -30,6 +30,8 @@ export interface TrainingState {
   totalEpochs?: number;
   /** Epochs after which the model was rewound. */
   rewinds?: number[];
+  /** Samples the learning-rate schedule is sized for (active when it last started). */
+  scheduleSamples?: number;
   savedAt: string;
 }
 

@@ -67,6 +67,8 @@ export class Trainer {
   /** Epochs after which the model was rewound to its initialisation. */
   private rewinds: number[] = [];
   private rewindReason: string | null = null;
+  /** Samples the learning-rate schedule is sized for: those active when it (re)started. */
+  private scheduleSamples: number;
   private readonly summary: RunSummary;
   private pendingRestore: { step: number; moments: Map<string, { m: Float32Array; v: Float32Array }> } | null = null;
 
@@ -80,6 +82,8 @@ export class Trainer {
     this.rng = resume ? new Rng(resume.state.rng) : Rng.derive(config.seed, 'train/shuffle');
     this.totalEpochs = resume?.state.totalEpochs ?? config.train.epochs;
     this.rewinds = [...(resume?.state.rewinds ?? [])];
+    // A checkpoint from before the field existed sized its schedule for the whole set.
+    this.scheduleSamples = resume ? (resume.state.scheduleSamples ?? train.size) : this.weights.activeCount();
     if (resume) {
       this.pendingRestore = resume.optimizer;
       this.epoch = resume.state.epoch;
@@ -128,10 +132,13 @@ export class Trainer {
 
   private totalSteps(): number {
     const { batchSize, epochs } = this.opts.config.train;
-    // The schedule's length assumes every sample is active; dropping samples
-    // later only shortens the tail, which keeps the schedule comparable
-    // between filtered and unfiltered runs.
-    return Math.max(1, Math.ceil(this.opts.train.size / batchSize) * epochs);
+    // Sized for the samples active when the schedule started — all of them,
+    // the kept set of a retrain, or the kept set at a rewind — so that a
+    // schedule always anneals to its end. Samples dropped later (a filter
+    // without a rewind) only shorten its tail. (Sized for the whole set, a
+    // rewound run on 85% of the data stopped at 4.8% of the peak rate with
+    // 15% fewer steps.)
+    return Math.max(1, Math.ceil(this.scheduleSamples / batchSize) * epochs);
   }
 
   private async trainEpoch(): Promise<{ loss: number; samples: number; seconds: number; killed: boolean }> {
@@ -281,6 +288,7 @@ export class Trainer {
               hooks: this.hookStates(),
               totalEpochs: this.totalEpochs,
               rewinds: this.rewinds,
+              scheduleSamples: this.scheduleSamples,
               savedAt: new Date().toISOString(),
             },
           });
@@ -330,6 +338,7 @@ export class Trainer {
     await this.stepper.reloadFromModel();
     await this.stepper.resetOptimizer();
     this.step = 0;
+    this.scheduleSamples = this.weights.activeCount();
     this.rewinds.push(this.epoch);
     this.totalEpochs = this.epoch + config.train.epochs;
     this.summary.rewinds = [...this.rewinds];

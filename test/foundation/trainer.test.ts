@@ -63,6 +63,29 @@ describe('trainer', () => {
     expect(tf.memory().numTensors).toBeLessThan(50);
   });
 
+  it('sizes the restarted learning-rate schedule for the samples kept at a rewind, so it anneals to its end', async () => {
+    // 256 samples, batch 32, 2 epochs; after epoch 1 the hook keeps 64 and rewinds: the new schedule is
+    // 2 steps x 2 epochs = 4 steps (warm-up min(2, floor(4 / 10)) = 0), its last step at 3 of 4.
+    const hook: TrainHook = {
+      name: 'keep-64',
+      onEpochEnd: (ctx) => {
+        if (ctx.epoch !== 1) return;
+        ctx.weights.drop(Array.from({ length: 192 }, (_, i) => i + 64));
+        ctx.requestRewind('test');
+      },
+    };
+    const out = tempDir();
+    const config = tinyConfig({ out, train: { epochs: 2 } });
+    await runTraining(config, { hooks: [hook] });
+    const ckpt = await loadCheckpoint(out);
+    ckpt.model.dispose();
+    const rates = ckpt.state.history.filter((p) => p.key === 'train/learning_rate');
+    const peak = config.train.lr;
+    expect(rates.map((p) => p.step)).toEqual([1, 2, 3]);
+    expect(rates[2].value).toBeCloseTo(0.5 * peak * (1 + Math.cos((Math.PI * 3) / 4)), 12);
+    expect(ckpt.state.scheduleSamples).toBe(64);
+  });
+
   it('resumes from a checkpoint to exactly the weights and summary of an uninterrupted run', async () => {
     const straightDir = tempDir();
     await runTraining(tinyConfig({ out: straightDir, train: { epochs: 3 } }));
