@@ -50,7 +50,7 @@ export function readSummary(pathOrDir: string): RunSummary {
 }
 
 export function compareRun(summary: RunSummary, dir: string, name = basename(dir)): RunComparison {
-  const filter = summary.filter as { detector?: string; mode?: string; rounds?: RoundLike[] } | null;
+  const filter = summary.filter as { detector?: string; mode?: string; probe?: unknown; rounds?: RoundLike[] } | null;
   const rounds = filter?.rounds ?? [];
   const rewind = summary.rewinds?.[0];
   const deciding = rounds[0] ?? null;
@@ -62,7 +62,7 @@ export function compareRun(summary: RunSummary, dir: string, name = basename(dir
     attack: summary.poison ? summary.poison.attack : 'none',
     poisonRate: summary.poison ? summary.poison.rate : null,
     poisonCount: summary.poison ? summary.poison.count : null,
-    filter: filter ? `${filter.detector} (${filter.mode}${rewind !== undefined ? `, rewind@${rewind}` : ''})` : 'off',
+    filter: filter ? `${filter.detector}${filter.probe ? '+probe' : ''} (${filter.mode}${rewind !== undefined ? `, rewind@${rewind}` : ''})` : 'off',
     status: summary.status,
     epochs: summary.epochs.length,
     cleanAccuracy: summary.eval.cleanAccuracy,

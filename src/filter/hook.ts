@@ -154,8 +154,8 @@ export class BackdoorFilter implements TrainHook {
       return;
     }
     const rewinding = cfg.rewindAfter > 0;
-    // With a rewind, the filter's work is the probe phase before it: the
-    // rewound model trains on what the probe kept. (A fresh model cannot see
+    // With a rewind, the filter's work is the filtering epochs before it: the
+    // rewound model trains on what they kept. (A fresh model cannot see
     // the few poisons left until it has learned their trigger.)
     if (rewinding && ctx.rewinds.length > 0) return;
     const lastEpoch = rewinding ? Math.min(cfg.rewindAfter, ctx.totalEpochs - 1) : ctx.totalEpochs - 1;
