@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { FilterSummary } from '../../src/filter/hook.js';
+import { backdoorFilter, type FilterSummary } from '../../src/filter/hook.js';
 import { runPipeline } from '../../src/pipeline.js';
 import { loadCheckpoint } from '../../src/train/checkpoint.js';
 import { readNpyMatrix } from '../../src/util/npy.js';
@@ -67,6 +67,15 @@ describe('backdoor filter hook', () => {
     const kept = 512 - last.droppedTotal;
     const trained = kept % config.train.batchSize === 1 ? kept - 1 : kept;
     expect(s.epochs.slice(2).map((e) => e.activeSamples)).toEqual([trained, trained, trained]);
+  });
+
+  it('carries its rounds and the trigger probe\'s seeds through a checkpoint (resume)', () => {
+    const filter = backdoorFilter();
+    filter.restoreState({ rounds: [], seeds: [5, 1, 9] });
+    expect(filter.saveState()).toEqual({ rounds: [], seeds: [5, 1, 9] });
+    // a checkpoint written before the probe existed has no seeds
+    filter.restoreState({ rounds: [] });
+    expect(filter.saveState()).toEqual({ rounds: [], seeds: [] });
   });
 
   it('retrain mode trains, scores once with the final model, and retrains from scratch on the kept set', async () => {
