@@ -1,3 +1,4 @@
+import { Arena, KernelHeap } from '../backend/wasm/heap.js';
 import { Rng } from '../util/rng.js';
 
 /**
@@ -71,6 +72,59 @@ function solveSpd(a: Float64Array, b: Float64Array, p: number): Float64Array {
   return x;
 }
 
+const roundUp = (v: number, to: number) => Math.ceil(v / to) * to;
+
+/**
+ * X^T diag(h) X for a fixed m x p matrix X (float64, row-major) on the
+ * WebAssembly SIMD GEMM: the p columns are the GEMM's rows (octet panels),
+ * the m samples its inner dimension, X packed once and h X repacked per
+ * call. About 15x the rate of a JavaScript loop over the rows.
+ */
+class WeightedGram {
+  private readonly heap: KernelHeap;
+  private readonly pp: number;
+  private readonly scaled: number;
+  private readonly plain: number;
+  private readonly out: number;
+
+  constructor(
+    private readonly x: Float64Array,
+    private readonly m: number,
+    private readonly p: number,
+  ) {
+    this.pp = roundUp(p, 8);
+    const panels = this.pp * m * 4;
+    // a fresh memory is zero: the padding lanes of both operands stay 0
+    this.heap = KernelHeap.private(2 * panels + this.pp * this.pp * 4 + 256);
+    const arena = new Arena(64);
+    this.scaled = arena.alloc(panels);
+    this.plain = arena.alloc(panels);
+    this.out = arena.alloc(this.pp * this.pp * 4);
+    this.pack(null, this.plain);
+  }
+
+  /** Octet panels of X (or diag(h) X): lane c & 7 of panel c >> 3 at sample r. */
+  private pack(h: Float64Array | null, at: number): void {
+    const { x, m, p } = this;
+    const f32 = this.heap.f32;
+    const base = at >> 2;
+    for (let r = 0; r < m; r++) {
+      const scale = h ? h[r] : 1;
+      for (let c = 0; c < p; c++) f32[base + (c >> 3) * m * 8 + r * 8 + (c & 7)] = scale * x[r * p + c];
+    }
+  }
+
+  /** out[a p + b] += sum_r h_r X[r, a] X[r, b]. */
+  weighted(h: Float64Array, out: Float64Array): void {
+    const { p, pp } = this;
+    this.pack(h, this.scaled);
+    this.heap.k.gemm(this.scaled, this.plain, pp >> 2, pp >> 3, this.m, this.out, pp * 4);
+    const f32 = this.heap.f32;
+    const c = this.out >> 2;
+    for (let a = 0; a < p; a++) for (let b = 0; b < p; b++) out[a * p + b] += f32[c + a * pp + b];
+  }
+}
+
 /**
  * L2-regularised logistic regression by Newton's method, classes weighted to
  * equal total weight (sklearn's class_weight "balanced"): minimises
@@ -91,6 +145,7 @@ export function fitLogistic(points: Float32Array, d: number, positives: Int32Arr
   const wPos = m / (2 * positives.length);
   const wNeg = m / (2 * negatives.length);
   const coef = new Float64Array(p);
+  const gram = new WeightedGram(x, m, p);
   let iterations = 0;
   for (; iterations < maxIterations; iterations++) {
     const grad = new Float64Array(p);
@@ -99,7 +154,8 @@ export function fitLogistic(points: Float32Array, d: number, positives: Int32Arr
       grad[f] = l2 * coef[f];
       hess[f * p + f] = l2;
     }
-    // Gradient and Hessian weights per row, then the Hessian X^T diag(h) X four rows at a time (a quarter of the Hessian's loads and stores).
+    // Gradient in float64 here; the Hessian X^T diag(h) X on the GEMM (float32 is plenty for a Newton
+    // direction: the gradient, exact, decides where the iteration stops).
     const hw = new Float64Array(m);
     for (let r = 0; r < m; r++) {
       const o = r * p;
@@ -112,33 +168,7 @@ export function fitLogistic(points: Float32Array, d: number, positives: Int32Arr
       for (let f = 0; f < p; f++) grad[f] += g * x[o + f];
       hw[r] = w * prob * (1 - prob);
     }
-    let r = 0;
-    for (; r + 4 <= m; r += 4) {
-      const o0 = r * p;
-      const o1 = o0 + p;
-      const o2 = o1 + p;
-      const o3 = o2 + p;
-      const h0 = hw[r];
-      const h1 = hw[r + 1];
-      const h2 = hw[r + 2];
-      const h3 = hw[r + 3];
-      for (let f = 0; f < p; f++) {
-        const a0 = h0 * x[o0 + f];
-        const a1 = h1 * x[o1 + f];
-        const a2 = h2 * x[o2 + f];
-        const a3 = h3 * x[o3 + f];
-        const row = f * p;
-        for (let t = 0; t <= f; t++) hess[row + t] += a0 * x[o0 + t] + a1 * x[o1 + t] + a2 * x[o2 + t] + a3 * x[o3 + t];
-      }
-    }
-    for (; r < m; r++) {
-      const o = r * p;
-      for (let f = 0; f < p; f++) {
-        const a = hw[r] * x[o + f];
-        for (let t = 0; t <= f; t++) hess[f * p + t] += a * x[o + t];
-      }
-    }
-    for (let f = 0; f < p; f++) for (let t = 0; t < f; t++) hess[t * p + f] = hess[f * p + t];
+    gram.weighted(hw, hess);
     const step = solveSpd(hess, grad, p);
     let change = 0;
     for (let f = 0; f < p; f++) {
