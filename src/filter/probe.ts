@@ -221,6 +221,10 @@ export function probeDrops(points: Float32Array, n: number, d: number, weights: 
   const seedRows = seeds.filter((i) => finite[i] === 1);
   const rng = new Rng(options.seed, 'filter/probe');
   const negatives = kept.length <= options.negatives ? Int32Array.from(kept) : Int32Array.from(rng.permutation(kept.length).subarray(0, options.negatives), (t) => kept[t]).sort();
+  if (!seedRows.length || !negatives.length) {
+    // nothing to tell apart (no finite seed, or nothing kept): no probe, no drops
+    return { rows: new Int32Array(0), scores: new Float64Array(n).fill(NaN), probe: { coef: new Float64Array(d + 1), iterations: 0 } };
+  }
   const probe = fitLogistic(points, d, seedRows, negatives, options.l2);
   const all = probeScores(probe, points, n, d);
   for (let i = 0; i < n; i++) if (!finite[i]) all[i] = NaN;

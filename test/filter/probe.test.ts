@@ -74,6 +74,17 @@ describe('trigger probe', () => {
     expect(probeScores(wide.probe, x, n, D)[45]).toBeCloseTo(wide.scores[45], 12);
   });
 
+  it('drops nothing when there is nothing to tell apart (no finite seed, or nothing kept)', () => {
+    const n = 50;
+    const x = planted(n, new Set([0, 1]), 4);
+    x[0] = NaN;
+    const none = probeDrops(x, n, D, new Float32Array(n).fill(1), Int32Array.from([0]), 10, { negatives: 100, l2: 1, seed: 1 });
+    expect(none.rows).toHaveLength(0);
+    expect(Array.from(none.scores).every(Number.isNaN)).toBe(true);
+    const allDropped = probeDrops(x, n, D, new Float32Array(n), Int32Array.from([1, 2]), 10, { negatives: 100, l2: 1, seed: 1 });
+    expect(allDropped.rows).toHaveLength(0);
+  });
+
   it('samples at most `negatives` kept rows for the fit, deterministically, and still scores every row', () => {
     const n = 600;
     const x = planted(n, new Set(Array.from({ length: 30 }, (_, i) => i)), 3);
