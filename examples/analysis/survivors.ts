@@ -1,14 +1,15 @@
 /**
- * Which poisons a filtered run kept, by the class of their source image:
- * the evidence behind the README's "what survives is footwear".
+ * Which poisons a filtered run kept, by the class of their source image —
+ * the evidence behind the README's "what survives is footwear" — and what
+ * share of each class's clean samples it dropped.
  *
  *   npm run build && node dist/examples/analysis/survivors.js runs/<filtered run>
  *
- * Reads the run's config.json, poison.json and its last scores-epoch<N>.csv
- * (weight > 0 = kept); the dataset is loaded again from the config to look
+ * Reads the run's config.json, poison.json (absent for a run without
+ * poison) and its last scores-epoch<N>.csv (weight > 0 = kept); the dataset is loaded again from the config to look
  * up each sample's true label.
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfig } from '../../src/config/load.js';
 import { readCsvTable } from '../../src/util/csv.js';
@@ -31,7 +32,8 @@ const last = rounds[rounds.length - 1][0];
 const table = readCsvTable(join(run, last), ',');
 const [indexCol, weightCol] = [table.header.indexOf('index'), table.header.indexOf('weight')];
 const kept = new Set(table.rows.filter((r) => Number(r.fields[weightCol]) > 0).map((r) => Number(r.fields[indexCol])));
-const poison = JSON.parse(readFileSync(join(run, 'poison.json'), 'utf8')) as { indices: number[] };
+const poisonFile = join(run, 'poison.json');
+const poison = existsSync(poisonFile) ? (JSON.parse(readFileSync(poisonFile, 'utf8')) as { indices: number[] }) : { indices: [] };
 const { train } = await loadSplits(loadConfig({ file: join(run, 'config.json') }));
 const names = train.classNames ?? [];
 const all = new Map<string, number>();
@@ -44,4 +46,18 @@ for (const i of poison.indices) {
 const total = [...survivors.values()].reduce((a, b) => a + b, 0);
 console.log(`${run}: ${total} of ${poison.indices.length} poisons kept after ${last}`);
 for (const [name, count] of [...all].sort((a, b) => b[1] - a[1])) console.log(`  ${name.padEnd(12)} kept ${String(survivors.get(name) ?? 0).padStart(4)} of ${count}`);
+const poisoned = new Set(poison.indices);
+const cleanAll = new Map<string, number>();
+const cleanDropped = new Map<string, number>();
+for (let i = 0; i < train.size; i++) {
+  if (poisoned.has(i)) continue;
+  const name = names[train.label(i)] ?? String(train.label(i));
+  cleanAll.set(name, (cleanAll.get(name) ?? 0) + 1);
+  if (!kept.has(i)) cleanDropped.set(name, (cleanDropped.get(name) ?? 0) + 1);
+}
+console.log('clean samples dropped, by class:');
+for (const [name, count] of [...cleanAll].sort((a, b) => (cleanDropped.get(b[0]) ?? 0) / b[1] - (cleanDropped.get(a[0]) ?? 0) / a[1])) {
+  const dropped = cleanDropped.get(name) ?? 0;
+  console.log(`  ${name.padEnd(12)} ${String(dropped).padStart(6)} of ${count} (${((100 * dropped) / count).toFixed(1)}%)`);
+}
 process.exit(0);

@@ -10,7 +10,7 @@ import type { EpochRecord } from '../train/summary.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { writeNpy } from '../util/npy.js';
 import { Rng } from '../util/rng.js';
-import { decideWeights, robustZ } from './policy.js';
+import { decideWeights } from './policy.js';
 import { probeDrops } from './probe.js';
 
 /** One scoring round, as recorded in `summary.json` under `filter.rounds`. */
@@ -174,12 +174,11 @@ export class BackdoorFilter implements TrainHook {
 
   /**
    * The trigger probe, after the detector's decision is in the weight table:
-   * add this round's confident detections to the seeds, fit, drop what it
+   * add this round's confident detections (robust z of the scored rows) to the seeds, fit, drop what it
    * picks. Returns the dropped rows and the decision value of every sample
    * (null when short of seeds).
    */
-  private probe(ctx: HookContext, cfg: FilterConfig, epoch: number, allEmbeddings: Float32Array, scored: Int32Array, scores: Float64Array): { rows: Int32Array; scores: Float64Array | null } {
-    const z = robustZ(scores);
+  private probe(ctx: HookContext, cfg: FilterConfig, epoch: number, allEmbeddings: Float32Array, scored: Int32Array, z: Float64Array): { rows: Int32Array; scores: Float64Array | null } {
     for (let r = 0; r < scored.length; r++) if (z[r] >= cfg.probe.seedZ) this.seeds.add(scored[r]);
     if (this.seeds.size < cfg.probe.minSeeds) return { rows: new Int32Array(0), scores: null };
     const weights = ctx.weights;
@@ -217,7 +216,7 @@ export class BackdoorFilter implements TrainHook {
       if (next === 0 && old > 0) newlyDropped++;
       weights.set(i, next);
     }
-    const { rows: probeRows, scores: probeScores } = allEmbeddings && probing(cfg) ? this.probe(ctx, cfg, epoch, allEmbeddings, scored, scores) : { rows: new Int32Array(0), scores: null };
+    const { rows: probeRows, scores: probeScores } = allEmbeddings && probing(cfg) ? this.probe(ctx, cfg, epoch, allEmbeddings, scored, decision.z) : { rows: new Int32Array(0), scores: null };
     const truth = ctx.poison;
     let metrics = { auroc: null as number | null, auprc: null as number | null, fprAt95Tpr: null as number | null };
     let poisonRecall: number | null = null;

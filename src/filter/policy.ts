@@ -35,8 +35,8 @@ export function quantileSorted(sorted: ArrayLike<number>, q: number): number {
 }
 
 /** Robust z-score (s - median) / scale of every score. +Infinity stays +Infinity. */
-export function robustZ(scores: ArrayLike<number>): Float64Array {
-  const { median, scale } = robustStats(scores);
+export function robustZ(scores: ArrayLike<number>, stats = robustStats(scores)): Float64Array {
+  const { median, scale } = stats;
   const z = new Float64Array(scores.length);
   for (let i = 0; i < scores.length; i++) z[i] = (scores[i] - median) / scale;
   return z;
@@ -64,6 +64,8 @@ export interface PolicyDecision {
   readonly cut: number;
   /** True when maxDropFraction limited the drop. */
   readonly capped: boolean;
+  /** Robust z-score of every score (what the z rules and the trigger probe's seeds read). */
+  readonly z: Float64Array;
 }
 
 /** Indices of scores ordered from most to least suspicious (stable on ties). */
@@ -82,14 +84,15 @@ export function rankDescending(scores: ArrayLike<number>): Int32Array {
 export function decideWeights(scores: ArrayLike<number>, policy: PolicyConfig): PolicyDecision {
   const n = scores.length;
   const weights = new Float32Array(n).fill(1);
-  const z = robustZ(scores);
-  const { median, scale } = robustStats(scores);
+  const stats = robustStats(scores);
+  const { median, scale } = stats;
+  const z = robustZ(scores, stats);
   if (policy.action === 'downweight') {
     for (let i = 0; i < n; i++) {
       const w = 1 / (1 + Math.exp((z[i] - policy.weightCenter) / policy.weightTemperature));
       weights[i] = Number.isFinite(w) ? w : 0;
     }
-    return { weights, rule: `logistic(z; center ${policy.weightCenter}, temperature ${policy.weightTemperature})`, cut: median + policy.weightCenter * scale, capped: false };
+    return { weights, rule: `logistic(z; center ${policy.weightCenter}, temperature ${policy.weightTemperature})`, cut: median + policy.weightCenter * scale, capped: false, z };
   }
   const order = rankDescending(scores);
   const maxDrop = Math.floor(policy.maxDropFraction * n);
@@ -110,5 +113,5 @@ export function decideWeights(scores: ArrayLike<number>, policy: PolicyConfig): 
   if (capped) count = maxDrop;
   for (let r = 0; r < count; r++) weights[order[r]] = 0;
   const cut = count > 0 ? scores[order[count - 1]] : Infinity;
-  return { weights, rule: capped ? `${rule}, capped at ${(policy.maxDropFraction * 100).toFixed(1)}%` : rule, cut, capped };
+  return { weights, rule: capped ? `${rule}, capped at ${(policy.maxDropFraction * 100).toFixed(1)}%` : rule, cut, capped, z };
 }

@@ -14,6 +14,12 @@ export interface FlatOptimizerState {
   readonly decay: Uint8Array;
 }
 
+/** The per-step scalars of an AdamW update: both bias corrections and the decoupled weight-decay factor. */
+function adamwScalars(options: AdamWOptions, lr: number, step: number): { invSqrtC2: number; stepSize: number; shrink: number } {
+  const { beta1, beta2, weightDecay } = options;
+  return { invSqrtC2: 1 / Math.sqrt(1 - beta2 ** step), stepSize: lr / (1 - beta1 ** step), shrink: weightDecay > 0 ? 1 - lr * weightDecay : 1 };
+}
+
 /**
  * One AdamW update (torch.optim.AdamW, same formula as `AdamW.apply`) of
  * elements [lo, hi) of the flat vectors, with the gradient being the sum of
@@ -31,12 +37,10 @@ export function adamwRange(
   step: number,
 ): void {
   const { params, m, v, decay } = state;
-  const { beta1, beta2, eps, weightDecay } = options;
+  const { beta1, beta2, eps } = options;
   const c1 = 1 - beta1;
   const c2 = 1 - beta2;
-  const invSqrtCorrection2 = 1 / Math.sqrt(1 - beta2 ** step);
-  const stepSize = lr / (1 - beta1 ** step);
-  const shrink = weightDecay > 0 ? 1 - lr * weightDecay : 1;
+  const { invSqrtC2: invSqrtCorrection2, stepSize, shrink } = adamwScalars(options, lr, step);
   const g0 = grads[0];
   const g1 = grads.length > 1 ? grads[1] : null;
   const nGrads = grads.length;
@@ -85,10 +89,8 @@ export function adamwRangeKernel(
   lr: number,
   step: number,
 ): void {
-  const { beta1, beta2, eps, weightDecay } = options;
-  const invSqrtC2 = 1 / Math.sqrt(1 - beta2 ** step);
-  const stepSize = lr / (1 - beta1 ** step);
-  const shrink = weightDecay > 0 ? 1 - lr * weightDecay : 1;
+  const { beta1, beta2, eps } = options;
+  const { invSqrtC2, stepSize, shrink } = adamwScalars(options, lr, step);
   for (const s of layout.slots) {
     const from = Math.max(lo, s.offset);
     const to = Math.min(hi, s.offset + s.size);
@@ -195,13 +197,13 @@ export class FlatAdamW {
   private wasmUpdate(grad: Float32Array, lr: number): void {
     const heap = this.heap!;
     if (grad !== this.grad) this.grad.set(grad);
-    const { beta1, beta2, eps, weightDecay } = this.options;
+    const { beta1, beta2, eps } = this.options;
     const t = this.step;
     const n = this.layout.total;
-    const shrink = weightDecay > 0 ? 1 - lr * weightDecay : 1;
+    const { invSqrtC2, stepSize, shrink } = adamwScalars(this.options, lr, t);
     for (const s of this.layout.slots) {
       const at = s.offset * 4;
-      heap.k.adamw(at, at + 4 * n, at + 8 * n, at + 12 * n, s.size, beta1, 1 - beta1, beta2, 1 - beta2, 1 / Math.sqrt(1 - beta2 ** t), eps, lr / (1 - beta1 ** t), s.decay ? shrink : 1);
+      heap.k.adamw(at, at + 4 * n, at + 8 * n, at + 12 * n, s.size, beta1, 1 - beta1, beta2, 1 - beta2, invSqrtC2, eps, stepSize, s.decay ? shrink : 1);
       const done = s.size - (s.size % 4);
       if (done < s.size) adamwRange(this.state, [this.grad], s.offset + done, s.offset + s.size, this.options, lr, t);
     }

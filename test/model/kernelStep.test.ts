@@ -130,6 +130,31 @@ beforeAll(async () => {
   await selectBackend('wasm');
 });
 
+/**
+ * A `size`-sample batch (every fourth sample at weight 0), its full-batch
+ * kernel gradient, and the same batch embedded by one KernelStep per shard
+ * [cuts[k], cuts[k + 1]) into whole-batch embedding arrays.
+ */
+function shardedForward(a: ReturnType<typeof arch>, model: ClipModel, size: number, cuts: number[]) {
+  const layout = layoutOf(model);
+  const raw = batch(a, size, 6, Array.from({ length: size }, (_, i) => (i % 4 === 1 ? 0 : 1)));
+  const full = kernelGrad(model, layout, raw);
+  const params = flatParams(model, layout);
+  const D = a.embedDim;
+  const L = a.maxTokens;
+  const bytes = 36;
+  const steps = cuts.slice(1).map(() => new KernelStep(a, model.normalization, layout));
+  const images = new Float32Array(size * D);
+  const texts = new Float32Array(size * D);
+  steps.forEach((s, k) => {
+    const [lo, hi] = [cuts[k], cuts[k + 1]];
+    const e = s.forward(params, raw.pixels.subarray(lo * bytes, hi * bytes), raw.tokens.subarray(lo * L, hi * L), hi - lo, size);
+    images.set(e.images, lo * D);
+    texts.set(e.texts, lo * D);
+  });
+  return { layout, raw, full, params, steps, images, texts };
+}
+
 describe('KernelStep', () => {
   it('supports MLP image towers only', () => {
     expect(kernelStepUnsupported(arch())).toBeNull();
@@ -178,24 +203,9 @@ describe('KernelStep', () => {
     const a = arch();
     const model = ClipModel.create(a, TOKENIZER, normalization(a), 6);
     try {
-      const layout = layoutOf(model);
       const size = 21;
-      const raw = batch(a, size, 6, Array.from({ length: size }, (_, i) => (i % 4 === 1 ? 0 : 1)));
-      const full = kernelGrad(model, layout, raw);
-      const params = flatParams(model, layout);
-      const D = a.embedDim;
-      const L = a.maxTokens;
-      const bytes = 36;
+      const { layout, raw, full, params, steps, images, texts } = shardedForward(a, model, size, [0, 9, size]);
       const cuts = [0, 9, size];
-      const steps = [0, 1].map(() => new KernelStep(a, model.normalization, layout));
-      const images = new Float32Array(size * D);
-      const texts = new Float32Array(size * D);
-      steps.forEach((s, k) => {
-        const [lo, hi] = [cuts[k], cuts[k + 1]];
-        const e = s.forward(params, raw.pixels.subarray(lo * bytes, hi * bytes), raw.tokens.subarray(lo * L, hi * L), hi - lo, size);
-        images.set(e.images, lo * D);
-        texts.set(e.texts, lo * D);
-      });
       const sum = new Float32Array(layout.total);
       let loss = NaN;
       steps.forEach((s, k) => {
@@ -217,24 +227,9 @@ describe('the kernel step with shared-out softmaxes', () => {
     const a = arch();
     const model = ClipModel.create(a, TOKENIZER, normalization(a), 6);
     try {
-      const layout = layoutOf(model);
       const size = 21;
-      const raw = batch(a, size, 6, Array.from({ length: size }, (_, i) => (i % 4 === 1 ? 0 : 1)));
-      const full = kernelGrad(model, layout, raw);
-      const params = flatParams(model, layout);
-      const D = a.embedDim;
-      const L = a.maxTokens;
-      const bytes = 36;
+      const { layout, raw, full, params, steps, images, texts } = shardedForward(a, model, size, [0, 9, 15, size]);
       const cuts = [0, 9, 15, size];
-      const steps = [0, 1, 2].map(() => new KernelStep(a, model.normalization, layout));
-      const images = new Float32Array(size * D);
-      const texts = new Float32Array(size * D);
-      steps.forEach((s, k) => {
-        const [lo, hi] = [cuts[k], cuts[k + 1]];
-        const e = s.forward(params, raw.pixels.subarray(lo * bytes, hi * bytes), raw.tokens.subarray(lo * L, hi * L), hi - lo, size);
-        images.set(e.images, lo * D);
-        texts.set(e.texts, lo * D);
-      });
       const stats = new Float64Array(4 * size);
       steps.forEach((s, k) => s.lossStats(params, images, texts, size, cuts[k], raw.weights, stats));
       const sum = new Float32Array(layout.total);
