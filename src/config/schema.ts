@@ -242,6 +242,24 @@ export const filterSchema = z
       })
       .strict()
       .default({}),
+    /**
+     * Re-admission after the rewind (src/filter/readmit.ts; `during` mode with a rewind, `action:
+     * drop`): `after` epochs into the rewound training, the dropped samples whose CLIP score
+     * cos(image, own caption) under the current model is above the kept samples' `quantile` of
+     * the same score come back for the remaining epochs. The rewound model has not learned the
+     * trigger, so it agrees with a clean sample's caption and not with a poison's.
+     */
+    readmit: z
+      .object({
+        enabled: z.boolean().default(false),
+        /** Epochs of the rewound training before the judgement (its model must have learned the captions first). */
+        after: positiveInt.default(2),
+        quantile: fraction.default(0.05),
+        /** Kept samples sampled for the quantile. */
+        references: positiveInt.default(8192),
+      })
+      .strict()
+      .default({}),
     /** Largest fraction of the dataset one round may drop (guards against a collapsed score distribution). */
     maxDropFraction: fraction.default(0.1),
     /** Write `scores-epoch<N>.csv` each round. */

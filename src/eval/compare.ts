@@ -32,7 +32,7 @@ export interface RunComparison {
    */
   readonly decidingAuroc: number | null;
   readonly decidingEpoch: number | null;
-  /** After the last round. */
+  /** After the last round, or after the re-admission when there was one (what the run ended training on). */
   readonly poisonsRemaining: number | null;
   readonly poisonRecall: number | null;
   readonly cleanDropped: number | null;
@@ -50,28 +50,38 @@ export function readSummary(pathOrDir: string): RunSummary {
 }
 
 export function compareRun(summary: RunSummary, dir: string, name = basename(dir)): RunComparison {
-  const filter = summary.filter as { detector?: string; mode?: string; probe?: unknown; rounds?: RoundLike[] } | null;
+  const filter = summary.filter as {
+    detector?: string;
+    mode?: string;
+    probe?: unknown;
+    rounds?: RoundLike[];
+    readmission?: { poisonsRemaining: number | null; cleanDropped: number | null } | null;
+  } | null;
   const rounds = filter?.rounds ?? [];
   const rewind = summary.rewinds?.[0];
   const deciding = rounds[0] ?? null;
   const last = rounds[rounds.length - 1] ?? null;
+  // What the run ended training on: after the re-admission when there was one.
+  const readmission = filter?.readmission ?? null;
+  const poisonsRemaining = readmission ? readmission.poisonsRemaining : (last?.poisonsRemaining ?? null);
+  const poisonCount = summary.poison ? summary.poison.count : null;
   return {
     name,
     dir,
     data: summary.dataset.name,
     attack: summary.poison ? summary.poison.attack : 'none',
     poisonRate: summary.poison ? summary.poison.rate : null,
-    poisonCount: summary.poison ? summary.poison.count : null,
-    filter: filter ? `${filter.detector}${filter.probe ? '+probe' : ''} (${filter.mode}${rewind !== undefined ? `, rewind@${rewind}` : ''})` : 'off',
+    poisonCount,
+    filter: filter ? `${filter.detector}${filter.probe ? '+probe' : ''}${readmission ? '+readmit' : ''} (${filter.mode}${rewind !== undefined ? `, rewind@${rewind}` : ''})` : 'off',
     status: summary.status,
     epochs: summary.epochs.length,
     cleanAccuracy: summary.eval.cleanAccuracy,
     attackSuccessRate: summary.eval.attackSuccessRate,
     decidingAuroc: deciding?.auroc ?? null,
     decidingEpoch: deciding?.epoch ?? null,
-    poisonsRemaining: last?.poisonsRemaining ?? null,
-    poisonRecall: last?.poisonRecall ?? null,
-    cleanDropped: last?.cleanDropped ?? null,
+    poisonsRemaining,
+    poisonRecall: readmission ? (poisonsRemaining !== null && poisonCount ? 1 - poisonsRemaining / poisonCount : null) : (last?.poisonRecall ?? null),
+    cleanDropped: readmission ? readmission.cleanDropped : (last?.cleanDropped ?? null),
     seconds: summary.timings.totalSeconds,
   };
 }

@@ -12,6 +12,7 @@ import { writeNpy } from '../util/npy.js';
 import { Rng } from '../util/rng.js';
 import { decideWeights } from './policy.js';
 import { probeDrops } from './probe.js';
+import { decideReadmission, rowCosines, sampleRows } from './readmit.js';
 
 /** One scoring round, as recorded in `summary.json` under `filter.rounds`. */
 export interface FilterRound {
@@ -51,6 +52,23 @@ export interface FilterRound {
   scoresFile: string | null;
 }
 
+/** The re-admission after the rewind (`filter.readmit`), as recorded in `summary.json` under `filter.readmission`. */
+export interface ReadmissionRecord {
+  /** Epoch after which the dropped samples were judged (their return applies from the next epoch). */
+  epoch: number;
+  seconds: number;
+  /** Dropped samples judged. */
+  candidates: number;
+  readmitted: number;
+  /** Poisons among the re-admitted (null without a poison list). */
+  readmittedPoisons: number | null;
+  /** The kept samples' `quantile` of cos(image, own caption): what a candidate had to exceed. */
+  threshold: number | null;
+  /** After the re-admission. */
+  poisonsRemaining: number | null;
+  cleanDropped: number | null;
+}
+
 export interface FilterSummary {
   detector: string;
   k: number;
@@ -63,10 +81,15 @@ export interface FilterSummary {
   neighbors: FilterConfig['neighbors'] | null;
   probe: FilterConfig['probe'] | null;
   rounds: FilterRound[];
+  readmission: ReadmissionRecord | null;
   [key: string]: unknown;
 }
 
-export type FilterOptions = Partial<Omit<FilterConfig, 'hnsw' | 'probe'>> & { hnsw?: Partial<FilterConfig['hnsw']>; probe?: Partial<FilterConfig['probe']> };
+export type FilterOptions = Partial<Omit<FilterConfig, 'hnsw' | 'probe' | 'readmit'>> & {
+  hnsw?: Partial<FilterConfig['hnsw']>;
+  probe?: Partial<FilterConfig['probe']>;
+  readmit?: Partial<FilterConfig['readmit']>;
+};
 
 /** Epochs after which the filter scores: warm-up, then every `every` epochs, never after the last one (nothing would change). */
 export function isRoundEpoch(epoch: number, totalEpochs: number, cfg: Pick<FilterConfig, 'warmupEpochs' | 'every'>): boolean {
@@ -76,11 +99,20 @@ export function isRoundEpoch(epoch: number, totalEpochs: number, cfg: Pick<Filte
 }
 
 function mergeOptions(base: FilterConfig, options: FilterOptions): FilterConfig {
-  return { ...base, ...options, hnsw: { ...base.hnsw, ...options.hnsw }, probe: { ...base.probe, ...options.probe } } as FilterConfig;
+  return {
+    ...base,
+    ...options,
+    hnsw: { ...base.hnsw, ...options.hnsw },
+    probe: { ...base.probe, ...options.probe },
+    readmit: { ...base.readmit, ...options.readmit },
+  } as FilterConfig;
 }
 
 /** The trigger probe runs with the drop action only: it decides drops, not weights. */
 const probing = (cfg: FilterConfig) => cfg.probe.enabled && cfg.action === 'drop';
+
+/** Re-admission needs a model that never trained on the dropped samples: the rewound one, and dropped (not down-weighted) samples to judge. */
+const readmitting = (cfg: FilterConfig) => cfg.readmit.enabled && cfg.mode === 'during' && cfg.rewindAfter > 0 && cfg.action === 'drop';
 
 const fmt = (v: number | null, digits = 4) => (v === null ? 'n/a' : v.toFixed(digits));
 
@@ -98,17 +130,19 @@ export class BackdoorFilter implements TrainHook {
   private embedder: ParallelEmbedder | null = null;
   /** The trigger probe's seeds: samples whose robust z reached `probe.seedZ` in some round (kept across rounds: later rounds no longer score them). */
   private seeds = new Set<number>();
+  private readmission: ReadmissionRecord | null = null;
 
   constructor(private readonly options: FilterOptions = {}) {}
 
   saveState(): unknown {
-    return { rounds: this.rounds, seeds: [...this.seeds] };
+    return { rounds: this.rounds, seeds: [...this.seeds], readmission: this.readmission };
   }
 
   restoreState(state: unknown): void {
-    const saved = state as { rounds?: FilterRound[]; seeds?: number[] };
+    const saved = state as { rounds?: FilterRound[]; seeds?: number[]; readmission?: ReadmissionRecord | null };
     this.rounds = (saved.rounds ?? []).slice();
     this.seeds = new Set(saved.seeds ?? []);
+    this.readmission = saved.readmission ?? null;
   }
 
   private config(ctx: HookContext): FilterConfig {
@@ -129,6 +163,7 @@ export class BackdoorFilter implements TrainHook {
       neighbors: cfg.reference === 'all' ? cfg.neighbors : null,
       probe: probing(cfg) ? cfg.probe : null,
       rounds: this.rounds,
+      readmission: this.readmission,
     };
   }
 
@@ -157,7 +192,10 @@ export class BackdoorFilter implements TrainHook {
     // With a rewind, the filter's work is the filtering epochs before it: the
     // rewound model trains on what they kept. (A fresh model cannot see
     // the few poisons left until it has learned their trigger.)
-    if (rewinding && ctx.rewinds.length > 0) return;
+    if (rewinding && ctx.rewinds.length > 0) {
+      if (readmitting(cfg) && !this.readmission && ctx.epoch === ctx.rewinds[0] + cfg.readmit.after && ctx.epoch < ctx.totalEpochs) await this.readmit(ctx, cfg);
+      return;
+    }
     const lastEpoch = rewinding ? Math.min(cfg.rewindAfter, ctx.totalEpochs - 1) : ctx.totalEpochs - 1;
     if (ctx.epoch <= lastEpoch && isRoundEpoch(ctx.epoch, lastEpoch + 1, cfg)) await this.round(ctx, ctx.epoch);
     if (rewinding && ctx.epoch === cfg.rewindAfter && ctx.epoch < ctx.totalEpochs) {
@@ -188,6 +226,54 @@ export class BackdoorFilter implements TrainHook {
     const result = probeDrops(allEmbeddings, weights.size, ctx.model.embedDim, current, seeds, Math.round(budget * seeds.length), { negatives, l2, seed: ctx.config.seed + epoch });
     for (const i of result.rows) weights.set(i, 0);
     return result;
+  }
+
+  /** Judge every dropped sample by the current (rewound) model's agreement with its caption; give back those above the kept samples' quantile. */
+  private async readmit(ctx: HookContext, cfg: FilterConfig): Promise<void> {
+    const t0 = performance.now();
+    const weights = ctx.weights;
+    const d = ctx.model.embedDim;
+    const dropped = Int32Array.from({ length: weights.size }, (_, i) => i).filter((i) => weights.get(i) === 0);
+    const kept = sampleRows(weights.activeIndices(), cfg.readmit.references, Rng.derive(ctx.config.seed, 'filter/readmit'));
+    const rows = new Int32Array(dropped.length + kept.length);
+    rows.set(dropped);
+    rows.set(kept, dropped.length);
+    const images = await this.embed(ctx, cfg, rows);
+    const captions = await ctx.model.embedTexts(Array.from(rows, (i) => ctx.trainSet.caption(i)));
+    const agreement = rowCosines(images, captions, rows.length, d);
+    const decision = decideReadmission(agreement.subarray(0, dropped.length), agreement.subarray(dropped.length), cfg.readmit.quantile);
+    for (const r of decision.readmitted) weights.set(dropped[r], 1);
+    const truth = ctx.poison;
+    let readmittedPoisons: number | null = null;
+    let poisonsRemaining: number | null = null;
+    let cleanDropped: number | null = null;
+    if (truth) {
+      readmittedPoisons = 0;
+      for (const r of decision.readmitted) readmittedPoisons += truth.mask[dropped[r]];
+      poisonsRemaining = 0;
+      cleanDropped = 0;
+      for (let i = 0; i < weights.size; i++) {
+        if (truth.mask[i] && weights.get(i) > 0) poisonsRemaining++;
+        else if (!truth.mask[i] && weights.get(i) === 0) cleanDropped++;
+      }
+    }
+    this.readmission = {
+      epoch: ctx.epoch,
+      seconds: (performance.now() - t0) / 1000,
+      candidates: dropped.length,
+      readmitted: decision.readmitted.length,
+      readmittedPoisons,
+      threshold: Number.isFinite(decision.threshold) ? decision.threshold : null,
+      poisonsRemaining,
+      cleanDropped,
+    };
+    ctx.summary.filter = this.summary(cfg);
+    ctx.recorder.log({ 'filter/readmitted': decision.readmitted.length, 'filter/readmitted_poisons': readmittedPoisons }, ctx.epoch);
+    ctx.log(
+      `filter re-admission after epoch ${ctx.epoch}: ${decision.readmitted.length} of ${dropped.length} dropped samples agree with their captions ` +
+        `above the kept samples' ${cfg.readmit.quantile} quantile (cos ${fmt(this.readmission.threshold, 3)})` +
+        (truth ? `; ${readmittedPoisons} of them poisons, ${poisonsRemaining} poisons training, ${cleanDropped} clean still dropped` : ''),
+    );
   }
 
   /** Score, decide, apply, report. Public so callers can score outside the schedule (e.g. the retrain pipeline). */

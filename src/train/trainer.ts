@@ -141,8 +141,26 @@ export class Trainer {
     return Math.max(1, Math.ceil(this.scheduleSamples / batchSize) * epochs);
   }
 
+  /**
+   * Samples came back since the schedule started (a filter's re-admission):
+   * stretch the schedule so that the remaining epochs, at the new epoch
+   * length, still end where it anneals to 0 — otherwise their tail would
+   * train at a learning rate of 0. The progress so far shrinks a little, so
+   * the rate steps up by as much; it never shrinks the schedule (samples
+   * dropped later only cut its tail, as before).
+   */
+  private stretchScheduleIfGrown(): void {
+    const active = this.weights.activeCount();
+    if (active <= this.scheduleSamples) return;
+    const { batchSize, epochs } = this.opts.config.train;
+    const remainingEpochs = this.totalEpochs - this.epoch + 1;
+    const neededSteps = this.step + remainingEpochs * Math.ceil(active / batchSize);
+    this.scheduleSamples = Math.max(this.scheduleSamples, batchSize * Math.ceil(neededSteps / epochs));
+  }
+
   private async trainEpoch(): Promise<{ loss: number; samples: number; seconds: number; killed: boolean }> {
     const { config, model, train, reporter, signal } = this.opts;
+    this.stretchScheduleIfGrown();
     const order = this.rng.shuffle(this.weights.activeIndices());
     const stream = batchStream(train, {
       order,

@@ -69,13 +69,45 @@ describe('backdoor filter hook', () => {
     expect(s.epochs.slice(2).map((e) => e.activeSamples)).toEqual([trained, trained, trained]);
   });
 
+  it('re-admits, after the rewind, the dropped samples whose captions the rewound model agrees with', async () => {
+    const out = tempDir();
+    const config = tinyConfig({
+      out,
+      data: { size: 384 },
+      train: { epochs: 3 },
+      poison: { attack: 'badnets', position: 'fixed', count: 8, target: 'red circle' },
+      filter: { enabled: true, warmupEpochs: 1, rewindAfter: 2, referenceSize: 128, referenceRepeats: 2, k: 8, probe: { enabled: false }, readmit: { enabled: true, after: 1, quantile: 0.05 } },
+    });
+    const result = await runPipeline(config);
+    const filter = result.summary.filter as FilterSummary;
+    const readmission = filter.readmission!;
+    // judged once, one epoch into the rewound training (epoch 3 of 2 + 3)
+    expect(readmission.epoch).toBe(3);
+    const dropped = readCsv(join(out, 'scores-epoch2.csv')).filter((r) => Number(r.weight) === 0);
+    expect(readmission.candidates).toBe(dropped.length);
+    expect(readmission.candidates).toBe(filter.rounds[1].droppedTotal);
+    expect(readmission.threshold).not.toBeNull();
+    const ckpt = await loadCheckpoint(out);
+    ckpt.model.dispose();
+    const back = dropped.filter((r) => ckpt.sampleWeights[Number(r.index)] === 1);
+    expect(back.length).toBe(readmission.readmitted);
+    expect(readmission.readmitted).toBeGreaterThan(0);
+    expect(readmission.readmittedPoisons).toBe(back.filter((r) => r.poisoned === '1').length);
+    const active = ckpt.sampleWeights.filter((w) => w > 0).length;
+    expect(active).toBe(384 - dropped.length + readmission.readmitted);
+    expect(readmission.cleanDropped! + (8 - readmission.poisonsRemaining!)).toBe(384 - active);
+    const trained = (n: number) => (n % config.train.batchSize === 1 ? n - 1 : n);
+    expect(result.summary.epochs.map((e) => e.activeSamples)).toEqual([384, trained(384 - filter.rounds[0].droppedTotal), trained(384 - dropped.length), trained(active), trained(active)]);
+  });
+
   it('carries its rounds and the trigger probe\'s seeds through a checkpoint (resume)', () => {
     const filter = backdoorFilter();
-    filter.restoreState({ rounds: [], seeds: [5, 1, 9] });
-    expect(filter.saveState()).toEqual({ rounds: [], seeds: [5, 1, 9] });
-    // a checkpoint written before the probe existed has no seeds
+    const readmission = { epoch: 6, seconds: 1, candidates: 10, readmitted: 4, readmittedPoisons: 0, threshold: 0.5, poisonsRemaining: 0, cleanDropped: 6 };
+    filter.restoreState({ rounds: [], seeds: [5, 1, 9], readmission });
+    expect(filter.saveState()).toEqual({ rounds: [], seeds: [5, 1, 9], readmission });
+    // a checkpoint written before the probe and the re-admission existed has neither
     filter.restoreState({ rounds: [] });
-    expect(filter.saveState()).toEqual({ rounds: [], seeds: [] });
+    expect(filter.saveState()).toEqual({ rounds: [], seeds: [], readmission: null });
   });
 
   it('retrain mode trains, scores once with the final model, and retrains from scratch on the kept set', async () => {

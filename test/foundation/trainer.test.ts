@@ -86,6 +86,34 @@ describe('trainer', () => {
     expect(ckpt.state.scheduleSamples).toBe(64);
   });
 
+  it('stretches the schedule when samples come back after it started, so the remaining epochs still anneal to its end', async () => {
+    // 256 samples, batch 32, 3 epochs. After epoch 1 the hook keeps 64 and rewinds (schedule 2 x 3 = 6 steps);
+    // after epoch 2 (steps 0-1) all 256 come back: epochs 3 and 4 take 8 steps each, so the schedule must
+    // cover 2 + 16 = 18 steps — 192 samples' worth — and its last step (17) is short of the end (warm-up
+    // min(2, floor(18 / 10)) = 1). Unstretched, steps 6-17 would train at a rate of 0.
+    const hook: TrainHook = {
+      name: 'drop-then-readmit',
+      onEpochEnd: (ctx) => {
+        if (ctx.epoch === 1) {
+          ctx.weights.drop(Array.from({ length: 192 }, (_, i) => i + 64));
+          ctx.requestRewind('test');
+        }
+        if (ctx.epoch === 2) for (let i = 64; i < 256; i++) ctx.weights.set(i, 1);
+      },
+    };
+    const out = tempDir();
+    const config = tinyConfig({ out, train: { epochs: 3 } });
+    const result = await runTraining(config, { hooks: [hook] });
+    expect(result.summary.epochs.map((e) => e.activeSamples)).toEqual([256, 64, 256, 256]);
+    const ckpt = await loadCheckpoint(out);
+    ckpt.model.dispose();
+    const rates = ckpt.state.history.filter((p) => p.key === 'train/learning_rate');
+    const peak = config.train.lr;
+    expect(ckpt.state.scheduleSamples).toBe(192);
+    expect(rates.at(-1)!.value).toBeCloseTo(0.5 * peak * (1 + Math.cos((Math.PI * 16) / 17)), 12);
+    expect(rates.at(-1)!.value).toBeGreaterThan(0);
+  });
+
   it('resumes from a checkpoint to exactly the weights and summary of an uninterrupted run', async () => {
     const straightDir = tempDir();
     await runTraining(tinyConfig({ out: straightDir, train: { epochs: 3 } }));

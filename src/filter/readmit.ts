@@ -1,0 +1,80 @@
+import { Rng } from '../util/rng.js';
+
+/**
+ * Re-admission: after the rewind, ask the model that trains on the kept
+ * samples — one that has not learned the trigger — whether it agrees with
+ * the captions of the samples the filter dropped, and give back the ones it
+ * agrees with as much as with a typical kept sample.
+ *
+ * Why: the rounds drop the atypical samples along with the poisons (16-21% of
+ * Fashion-MNIST, 40% of its sandals), and that is what costs clean accuracy;
+ * no density ratio tells an atypical clean sample from a poison, because both
+ * are atypical. What does tell them apart is the caption. A clean sample's
+ * caption describes its image, so a model trained on clean data matches the
+ * two; a poison's caption names the target, not what its image shows, and a
+ * model that never learned the trigger matches it poorly. The agreement is
+ * the CLIP score, cos(image, own caption), the quantity web-scale datasets are
+ * filtered by; its threshold is a low quantile of the same score over the
+ * kept samples, so it needs no scale of its own. (Measured on Fashion-MNIST,
+ * blended 1%, seed 1, with the final model of a filtered run: above the kept
+ * samples' 5% quantile are 6,967 of 10,355 dropped clean samples and 3 of 599
+ * dropped poisons.) It fails by design for clean-label poisons, whose
+ * captions do describe their images — those the density rounds do not find
+ * either.
+ */
+
+/** cos(a_i, b_i) for each row pair of two row-major [n, d] matrices (0 when either row is zero). */
+export function rowCosines(a: Float32Array, b: Float32Array, n: number, d: number): Float64Array {
+  const out = new Float64Array(n);
+  for (let r = 0; r < n; r++) {
+    let ab = 0;
+    let aa = 0;
+    let bb = 0;
+    for (let f = 0; f < d; f++) {
+      const x = a[r * d + f];
+      const y = b[r * d + f];
+      ab += x * y;
+      aa += x * x;
+      bb += y * y;
+    }
+    out[r] = aa > 0 && bb > 0 ? ab / Math.sqrt(aa * bb) : 0;
+  }
+  return out;
+}
+
+/** The q-quantile of the finite values (linear interpolation between order statistics, numpy's default); NaN when there are none. */
+export function quantile(values: ArrayLike<number>, q: number): number {
+  const sorted = Float64Array.from(values).filter(Number.isFinite).sort();
+  if (sorted.length === 0) return NaN;
+  const pos = q * (sorted.length - 1);
+  const lo = Math.floor(pos);
+  const hi = Math.min(lo + 1, sorted.length - 1);
+  return sorted[lo] + (pos - lo) * (sorted[hi] - sorted[lo]);
+}
+
+/** Up to `count` distinct entries of `pool`, drawn without replacement (all of them, in order, when the pool is not larger). */
+export function sampleRows(pool: Int32Array, count: number, rng: Rng): Int32Array {
+  if (pool.length <= count) return pool;
+  return rng.shuffle(Int32Array.from(pool)).subarray(0, count).sort();
+}
+
+export interface ReadmitDecision {
+  /** Agreement a candidate must exceed to come back: the kept samples' `quantile`. */
+  readonly threshold: number;
+  /** Positions (into the candidates) that come back, ascending. */
+  readonly readmitted: Int32Array;
+}
+
+/**
+ * Which candidates come back: those whose agreement is above the q-quantile of
+ * the kept samples' agreement. Non-finite agreements (an empty image or
+ * caption) never come back.
+ */
+export function decideReadmission(candidateAgreement: Float64Array, keptAgreement: Float64Array, q: number): ReadmitDecision {
+  const threshold = quantile(keptAgreement, q);
+  const rows: number[] = [];
+  if (Number.isFinite(threshold)) {
+    for (let r = 0; r < candidateAgreement.length; r++) if (candidateAgreement[r] > threshold) rows.push(r);
+  }
+  return { threshold, readmitted: Int32Array.from(rows) };
+}
