@@ -244,17 +244,20 @@ export const filterSchema = z
       .default({}),
     /**
      * Re-admission after the rewind (src/filter/readmit.ts; `during` mode with a rewind, `action:
-     * drop`): `after` epochs into the rewound training, the dropped samples whose CLIP score
+     * drop`): `after` epochs into the rewound training, the detector's drops whose CLIP score
      * cos(image, own caption) under the current model is above the kept samples' `quantile` of
-     * the same score come back for the remaining epochs. The rewound model has not learned the
-     * trigger, so it agrees with a clean sample's caption and not with a poison's.
+     * the same score come back for the remaining epochs; the trigger probe's drops never do. The
+     * rewound model has not learned the trigger, so it agrees with a clean sample's caption and
+     * not with a poison's. Fashion-MNIST, blended 1%, seed 1: 0.896 clean accuracy against 0.884
+     * without it (clean run 0.899), ASR 0.017; judging after 2 epochs at the 5% quantile gave
+     * back fewer (0.891); re-admitting the probe's drops too brought back 28 poisons (ASR 0.08).
      */
     readmit: z
       .object({
-        enabled: z.boolean().default(false),
+        enabled: z.boolean().default(true),
         /** Epochs of the rewound training before the judgement (its model must have learned the captions first). */
-        after: positiveInt.default(2),
-        quantile: fraction.default(0.05),
+        after: positiveInt.default(1),
+        quantile: fraction.default(0.01),
         /** Kept samples sampled for the quantile. */
         references: positiveInt.default(8192),
       })

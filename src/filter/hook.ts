@@ -57,8 +57,10 @@ export interface ReadmissionRecord {
   /** Epoch after which the dropped samples were judged (their return applies from the next epoch). */
   epoch: number;
   seconds: number;
-  /** Dropped samples judged. */
+  /** Dropped samples judged: the detector's drops (the trigger probe's are never re-admitted). */
   candidates: number;
+  /** The trigger probe's drops, held out of the judgement. */
+  heldByProbe: number;
   readmitted: number;
   /** Poisons among the re-admitted (null without a poison list). */
   readmittedPoisons: number | null;
@@ -130,18 +132,21 @@ export class BackdoorFilter implements TrainHook {
   private embedder: ParallelEmbedder | null = null;
   /** The trigger probe's seeds: samples whose robust z reached `probe.seedZ` in some round (kept across rounds: later rounds no longer score them). */
   private seeds = new Set<number>();
+  /** Samples the trigger probe dropped: the re-admission never hands them back (see `readmit`). */
+  private probeDropped = new Set<number>();
   private readmission: ReadmissionRecord | null = null;
 
   constructor(private readonly options: FilterOptions = {}) {}
 
   saveState(): unknown {
-    return { rounds: this.rounds, seeds: [...this.seeds], readmission: this.readmission };
+    return { rounds: this.rounds, seeds: [...this.seeds], probeDropped: [...this.probeDropped], readmission: this.readmission };
   }
 
   restoreState(state: unknown): void {
-    const saved = state as { rounds?: FilterRound[]; seeds?: number[]; readmission?: ReadmissionRecord | null };
+    const saved = state as { rounds?: FilterRound[]; seeds?: number[]; probeDropped?: number[]; readmission?: ReadmissionRecord | null };
     this.rounds = (saved.rounds ?? []).slice();
     this.seeds = new Set(saved.seeds ?? []);
+    this.probeDropped = new Set(saved.probeDropped ?? []);
     this.readmission = saved.readmission ?? null;
   }
 
@@ -224,16 +229,26 @@ export class BackdoorFilter implements TrainHook {
     const seeds = Int32Array.from(this.seeds).sort();
     const { negatives, l2, budget } = cfg.probe;
     const result = probeDrops(allEmbeddings, weights.size, ctx.model.embedDim, current, seeds, Math.round(budget * seeds.length), { negatives, l2, seed: ctx.config.seed + epoch });
-    for (const i of result.rows) weights.set(i, 0);
+    for (const i of result.rows) {
+      weights.set(i, 0);
+      this.probeDropped.add(i);
+    }
     return result;
   }
 
-  /** Judge every dropped sample by the current (rewound) model's agreement with its caption; give back those above the kept samples' quantile. */
+  /**
+   * Judge the detector's drops by the current (rewound) model's agreement with
+   * their captions; give back those above the kept samples' quantile. The
+   * trigger probe's drops are not judged: the probe exists for the poisons
+   * whose images already look like the target, and those agree with their
+   * target captions too (Fashion-MNIST, blended 1%, seed 1: 22 of the probe's
+   * 100 poisons passed the 1% quantile, 6 of the detector's 499).
+   */
   private async readmit(ctx: HookContext, cfg: FilterConfig): Promise<void> {
     const t0 = performance.now();
     const weights = ctx.weights;
     const d = ctx.model.embedDim;
-    const dropped = Int32Array.from({ length: weights.size }, (_, i) => i).filter((i) => weights.get(i) === 0);
+    const dropped = Int32Array.from({ length: weights.size }, (_, i) => i).filter((i) => weights.get(i) === 0 && !this.probeDropped.has(i));
     const kept = sampleRows(weights.activeIndices(), cfg.readmit.references, Rng.derive(ctx.config.seed, 'filter/readmit'));
     const rows = new Int32Array(dropped.length + kept.length);
     rows.set(dropped);
@@ -261,6 +276,7 @@ export class BackdoorFilter implements TrainHook {
       epoch: ctx.epoch,
       seconds: (performance.now() - t0) / 1000,
       candidates: dropped.length,
+      heldByProbe: this.probeDropped.size,
       readmitted: decision.readmitted.length,
       readmittedPoisons,
       threshold: Number.isFinite(decision.threshold) ? decision.threshold : null,

@@ -21,7 +21,7 @@ describe('backdoor filter hook', () => {
       data: { size: 512 },
       train: { epochs: 3 },
       poison: { attack: 'badnets', position: 'fixed', count: 12, target: 'red circle' },
-      filter: { enabled: true, warmupEpochs: 1, rewindAfter: 2, referenceSize: 128, referenceRepeats: 2, k: 8, probe: { seedZ: 4, minSeeds: 2 }, saveEmbeddings: true },
+      filter: { enabled: true, warmupEpochs: 1, rewindAfter: 2, referenceSize: 128, referenceRepeats: 2, k: 8, probe: { seedZ: 4, minSeeds: 2 }, saveEmbeddings: true, readmit: { enabled: false } },
     });
     const result = await runPipeline(config);
     const s = result.summary;
@@ -63,36 +63,42 @@ describe('backdoor filter hook', () => {
       expect(r.auroc).toBeGreaterThanOrEqual(0);
       expect(r.scored).toBeGreaterThan(0);
     }
-    // the rewound model trained 3 epochs on the kept samples only (a trailing batch of one is skipped: no negatives)
+    // the rewound model trained 3 epochs on the kept samples only (a trailing batch of one is skipped: no negatives;
+    // the re-admission, tested below, is off here)
     const kept = 512 - last.droppedTotal;
     const trained = kept % config.train.batchSize === 1 ? kept - 1 : kept;
     expect(s.epochs.slice(2).map((e) => e.activeSamples)).toEqual([trained, trained, trained]);
   });
 
-  it('re-admits, after the rewind, the dropped samples whose captions the rewound model agrees with', async () => {
+  it('re-admits, after the rewind, the detector\'s drops whose captions the rewound model agrees with, never the probe\'s', async () => {
     const out = tempDir();
     const config = tinyConfig({
       out,
       data: { size: 384 },
       train: { epochs: 3 },
       poison: { attack: 'badnets', position: 'fixed', count: 8, target: 'red circle' },
-      filter: { enabled: true, warmupEpochs: 1, rewindAfter: 2, referenceSize: 128, referenceRepeats: 2, k: 8, probe: { enabled: false }, readmit: { enabled: true, after: 1, quantile: 0.05 } },
+      filter: { enabled: true, warmupEpochs: 1, rewindAfter: 2, referenceSize: 128, referenceRepeats: 2, k: 8, probe: { seedZ: 4, minSeeds: 2 }, readmit: { enabled: true, after: 1, quantile: 0.05 } },
     });
     const result = await runPipeline(config);
     const filter = result.summary.filter as FilterSummary;
     const readmission = filter.readmission!;
     // judged once, one epoch into the rewound training (epoch 3 of 2 + 3)
     expect(readmission.epoch).toBe(3);
-    const dropped = readCsv(join(out, 'scores-epoch2.csv')).filter((r) => Number(r.weight) === 0);
-    expect(readmission.candidates).toBe(dropped.length);
-    expect(readmission.candidates).toBe(filter.rounds[1].droppedTotal);
-    expect(readmission.threshold).not.toBeNull();
+    const rounds = filter.rounds.map((r) => ({ r, csv: readCsv(join(out, `scores-epoch${r.epoch}.csv`)) }));
+    // the probe's drops: at weight 0 after a round that scored them below its cut
+    const byProbe = new Set(rounds.flatMap(({ r, csv }) => csv.filter((x) => Number(x.weight) === 0 && x.score !== '' && Number(x.score) < r.cut!).map((x) => x.index)));
+    expect(byProbe.size).toBe(filter.rounds.reduce((a, r) => a + r.probeDropped, 0));
+    expect(byProbe.size).toBeGreaterThan(0);
+    expect(readmission.heldByProbe).toBe(byProbe.size);
+    const dropped = rounds[1].csv.filter((x) => Number(x.weight) === 0);
+    expect(readmission.candidates).toBe(dropped.length - byProbe.size);
     const ckpt = await loadCheckpoint(out);
     ckpt.model.dispose();
-    const back = dropped.filter((r) => ckpt.sampleWeights[Number(r.index)] === 1);
+    const back = dropped.filter((x) => ckpt.sampleWeights[Number(x.index)] === 1);
     expect(back.length).toBe(readmission.readmitted);
     expect(readmission.readmitted).toBeGreaterThan(0);
-    expect(readmission.readmittedPoisons).toBe(back.filter((r) => r.poisoned === '1').length);
+    for (const x of back) expect(byProbe.has(x.index)).toBe(false);
+    expect(readmission.readmittedPoisons).toBe(back.filter((x) => x.poisoned === '1').length);
     const active = ckpt.sampleWeights.filter((w) => w > 0).length;
     expect(active).toBe(384 - dropped.length + readmission.readmitted);
     expect(readmission.cleanDropped! + (8 - readmission.poisonsRemaining!)).toBe(384 - active);
@@ -102,12 +108,12 @@ describe('backdoor filter hook', () => {
 
   it('carries its rounds and the trigger probe\'s seeds through a checkpoint (resume)', () => {
     const filter = backdoorFilter();
-    const readmission = { epoch: 6, seconds: 1, candidates: 10, readmitted: 4, readmittedPoisons: 0, threshold: 0.5, poisonsRemaining: 0, cleanDropped: 6 };
-    filter.restoreState({ rounds: [], seeds: [5, 1, 9], readmission });
-    expect(filter.saveState()).toEqual({ rounds: [], seeds: [5, 1, 9], readmission });
+    const readmission = { epoch: 6, seconds: 1, candidates: 10, heldByProbe: 2, readmitted: 4, readmittedPoisons: 0, threshold: 0.5, poisonsRemaining: 0, cleanDropped: 6 };
+    filter.restoreState({ rounds: [], seeds: [5, 1, 9], probeDropped: [7, 3], readmission });
+    expect(filter.saveState()).toEqual({ rounds: [], seeds: [5, 1, 9], probeDropped: [7, 3], readmission });
     // a checkpoint written before the probe and the re-admission existed has neither
     filter.restoreState({ rounds: [] });
-    expect(filter.saveState()).toEqual({ rounds: [], seeds: [], readmission: null });
+    expect(filter.saveState()).toEqual({ rounds: [], seeds: [], probeDropped: [], readmission: null });
   });
 
   it('retrain mode trains, scores once with the final model, and retrains from scratch on the kept set', async () => {
