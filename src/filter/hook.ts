@@ -57,9 +57,9 @@ export interface ReadmissionRecord {
   /** Epoch after which the dropped samples were judged (their return applies from the next epoch). */
   epoch: number;
   seconds: number;
-  /** Dropped samples judged: the detector's drops (the trigger probe's are never re-admitted). */
+  /** Dropped samples judged: the detector's drops the trigger probe never ranked like its seeds. */
   candidates: number;
-  /** The trigger probe's drops, held out of the judgement. */
+  /** Held out of the judgement: the trigger probe's drops and the dropped samples a probe fit ranked like its seeds. */
   heldByProbe: number;
   readmitted: number;
   /** Poisons among the re-admitted (null without a poison list). */
@@ -132,21 +132,25 @@ export class BackdoorFilter implements TrainHook {
   private embedder: ParallelEmbedder | null = null;
   /** The trigger probe's seeds: samples whose robust z reached `probe.seedZ` in some round (kept across rounds: later rounds no longer score them). */
   private seeds = new Set<number>();
-  /** Samples the trigger probe dropped: the re-admission never hands them back (see `readmit`). */
-  private probeDropped = new Set<number>();
+  /**
+   * Samples the re-admission never hands back (see `readmit`): the trigger
+   * probe's drops, and dropped samples a probe fit ranked like its seeds
+   * (decision value > 0) in any round.
+   */
+  private probeHeld = new Set<number>();
   private readmission: ReadmissionRecord | null = null;
 
   constructor(private readonly options: FilterOptions = {}) {}
 
   saveState(): unknown {
-    return { rounds: this.rounds, seeds: [...this.seeds], probeDropped: [...this.probeDropped], readmission: this.readmission };
+    return { rounds: this.rounds, seeds: [...this.seeds], probeHeld: [...this.probeHeld], readmission: this.readmission };
   }
 
   restoreState(state: unknown): void {
-    const saved = state as { rounds?: FilterRound[]; seeds?: number[]; probeDropped?: number[]; readmission?: ReadmissionRecord | null };
+    const saved = state as { rounds?: FilterRound[]; seeds?: number[]; probeHeld?: number[]; readmission?: ReadmissionRecord | null };
     this.rounds = (saved.rounds ?? []).slice();
     this.seeds = new Set(saved.seeds ?? []);
-    this.probeDropped = new Set(saved.probeDropped ?? []);
+    this.probeHeld = new Set(saved.probeHeld ?? []);
     this.readmission = saved.readmission ?? null;
   }
 
@@ -229,26 +233,29 @@ export class BackdoorFilter implements TrainHook {
     const seeds = Int32Array.from(this.seeds).sort();
     const { negatives, l2, budget } = cfg.probe;
     const result = probeDrops(allEmbeddings, weights.size, ctx.model.embedDim, current, seeds, Math.round(budget * seeds.length), { negatives, l2, seed: ctx.config.seed + epoch });
-    for (const i of result.rows) {
-      weights.set(i, 0);
-      this.probeDropped.add(i);
-    }
+    for (const i of result.rows) weights.set(i, 0);
+    for (let i = 0; i < weights.size; i++) if (weights.get(i) === 0 && result.scores[i] > 0) this.probeHeld.add(i);
     return result;
   }
 
   /**
    * Judge the detector's drops by the current (rewound) model's agreement with
-   * their captions; give back those above the kept samples' quantile. The
-   * trigger probe's drops are not judged: the probe exists for the poisons
+   * their captions; give back those above the kept samples' quantile. What
+   * the trigger probe holds is not judged: the probe exists for the poisons
    * whose images already look like the target, and those agree with their
-   * target captions too (Fashion-MNIST, blended 1%, seed 1: 22 of the probe's
-   * 100 poisons passed the 1% quantile, 6 of the detector's 499).
+   * target captions too. Fashion-MNIST, blended 1%, judged after one rewound
+   * epoch at the 1% quantile: with the probe's drops, 28 poisons came back
+   * (seed 1); without them but with every detector drop, 7 (seed 1) and 38
+   * (seed 0); holding also the drops the last round's probe ranked like its
+   * seeds, 0 and 1, for 4,661 and 4,512 of ~7,300 clean detector drops
+   * (measured offline on the judge's saved embeddings; the hook holds what
+   * any round's probe ranked so, a superset).
    */
   private async readmit(ctx: HookContext, cfg: FilterConfig): Promise<void> {
     const t0 = performance.now();
     const weights = ctx.weights;
     const d = ctx.model.embedDim;
-    const dropped = Int32Array.from({ length: weights.size }, (_, i) => i).filter((i) => weights.get(i) === 0 && !this.probeDropped.has(i));
+    const dropped = Int32Array.from({ length: weights.size }, (_, i) => i).filter((i) => weights.get(i) === 0 && !this.probeHeld.has(i));
     const kept = sampleRows(weights.activeIndices(), cfg.readmit.references, Rng.derive(ctx.config.seed, 'filter/readmit'));
     const rows = new Int32Array(dropped.length + kept.length);
     rows.set(dropped);
@@ -256,6 +263,7 @@ export class BackdoorFilter implements TrainHook {
     const images = await this.embed(ctx, cfg, rows);
     const captions = await ctx.model.embedTexts(Array.from(rows, (i) => ctx.trainSet.caption(i)));
     const agreement = rowCosines(images, captions, rows.length, d);
+    if (cfg.saveEmbeddings) await this.saveJudgeEmbeddings(ctx, cfg);
     const decision = decideReadmission(agreement.subarray(0, dropped.length), agreement.subarray(dropped.length), cfg.readmit.quantile);
     for (const r of decision.readmitted) weights.set(dropped[r], 1);
     const truth = ctx.poison;
@@ -276,7 +284,7 @@ export class BackdoorFilter implements TrainHook {
       epoch: ctx.epoch,
       seconds: (performance.now() - t0) / 1000,
       candidates: dropped.length,
-      heldByProbe: this.probeDropped.size,
+      heldByProbe: this.probeHeld.size,
       readmitted: decision.readmitted.length,
       readmittedPoisons,
       threshold: Number.isFinite(decision.threshold) ? decision.threshold : null,
@@ -290,6 +298,21 @@ export class BackdoorFilter implements TrainHook {
         `above the kept samples' ${cfg.readmit.quantile} quantile (cos ${fmt(this.readmission.threshold, 3)})` +
         (truth ? `; ${readmittedPoisons} of them poisons, ${poisonsRemaining} poisons training, ${cleanDropped} clean still dropped` : ''),
     );
+  }
+
+  /** Every sample's image and caption embedding under the re-admission's judge, for offline analysis (`filter.saveEmbeddings`). */
+  private async saveJudgeEmbeddings(ctx: HookContext, cfg: FilterConfig): Promise<void> {
+    const n = ctx.weights.size;
+    const d = ctx.model.embedDim;
+    const all = Int32Array.from({ length: n }, (_, i) => i);
+    const files: [string, Float32Array][] = [
+      [`readmit-epoch${ctx.epoch}-images.npy`, await this.embed(ctx, cfg, all)],
+      [`readmit-epoch${ctx.epoch}-captions.npy`, await ctx.model.embedTexts(Array.from(all, (i) => ctx.trainSet.caption(i)))],
+    ];
+    for (const [name, data] of files) {
+      writeNpy(join(ctx.outDir, name), data, [n, d]);
+      ctx.recorder.addArtifact(join(ctx.outDir, name), `embeddings/${name}`);
+    }
   }
 
   /** Score, decide, apply, report. Public so callers can score outside the schedule (e.g. the retrain pipeline). */

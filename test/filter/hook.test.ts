@@ -70,7 +70,7 @@ describe('backdoor filter hook', () => {
     expect(s.epochs.slice(2).map((e) => e.activeSamples)).toEqual([trained, trained, trained]);
   });
 
-  it('re-admits, after the rewind, the detector\'s drops whose captions the rewound model agrees with, never the probe\'s', async () => {
+  it('re-admits, after the rewind, the detector\'s drops whose captions the rewound model agrees with, never what the probe holds', async () => {
     const out = tempDir();
     const config = tinyConfig({
       out,
@@ -89,15 +89,19 @@ describe('backdoor filter hook', () => {
     const byProbe = new Set(rounds.flatMap(({ r, csv }) => csv.filter((x) => Number(x.weight) === 0 && x.score !== '' && Number(x.score) < r.cut!).map((x) => x.index)));
     expect(byProbe.size).toBe(filter.rounds.reduce((a, r) => a + r.probeDropped, 0));
     expect(byProbe.size).toBeGreaterThan(0);
-    expect(readmission.heldByProbe).toBe(byProbe.size);
+    // held: what was dropped after a round whose probe fit ranked it like its seeds (this includes the probe's own drops)
+    const held = new Set(rounds.flatMap(({ csv }) => csv.filter((x) => Number(x.weight) === 0 && x.probe !== '' && Number(x.probe) > 0).map((x) => x.index)));
+    for (const i of byProbe) expect(held.has(i)).toBe(true);
+    expect(readmission.heldByProbe).toBe(held.size);
     const dropped = rounds[1].csv.filter((x) => Number(x.weight) === 0);
-    expect(readmission.candidates).toBe(dropped.length - byProbe.size);
+    expect(readmission.candidates).toBe(dropped.length - held.size);
+    expect(readmission.candidates).toBeGreaterThan(0);
     const ckpt = await loadCheckpoint(out);
     ckpt.model.dispose();
     const back = dropped.filter((x) => ckpt.sampleWeights[Number(x.index)] === 1);
     expect(back.length).toBe(readmission.readmitted);
     expect(readmission.readmitted).toBeGreaterThan(0);
-    for (const x of back) expect(byProbe.has(x.index)).toBe(false);
+    for (const x of back) expect(held.has(x.index)).toBe(false);
     expect(readmission.readmittedPoisons).toBe(back.filter((x) => x.poisoned === '1').length);
     const active = ckpt.sampleWeights.filter((w) => w > 0).length;
     expect(active).toBe(384 - dropped.length + readmission.readmitted);
@@ -109,11 +113,11 @@ describe('backdoor filter hook', () => {
   it('carries its rounds and the trigger probe\'s seeds through a checkpoint (resume)', () => {
     const filter = backdoorFilter();
     const readmission = { epoch: 6, seconds: 1, candidates: 10, heldByProbe: 2, readmitted: 4, readmittedPoisons: 0, threshold: 0.5, poisonsRemaining: 0, cleanDropped: 6 };
-    filter.restoreState({ rounds: [], seeds: [5, 1, 9], probeDropped: [7, 3], readmission });
-    expect(filter.saveState()).toEqual({ rounds: [], seeds: [5, 1, 9], probeDropped: [7, 3], readmission });
+    filter.restoreState({ rounds: [], seeds: [5, 1, 9], probeHeld: [7, 3], readmission });
+    expect(filter.saveState()).toEqual({ rounds: [], seeds: [5, 1, 9], probeHeld: [7, 3], readmission });
     // a checkpoint written before the probe and the re-admission existed has neither
     filter.restoreState({ rounds: [] });
-    expect(filter.saveState()).toEqual({ rounds: [], seeds: [], probeDropped: [], readmission: null });
+    expect(filter.saveState()).toEqual({ rounds: [], seeds: [], probeHeld: [], readmission: null });
   });
 
   it('retrain mode trains, scores once with the final model, and retrains from scratch on the kept set', async () => {
