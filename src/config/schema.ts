@@ -258,6 +258,8 @@ export const filterSchema = z
         /** Epochs of the rewound training before the judgement (its model must have learned the captions first). */
         after: positiveInt.default(1),
         quantile: fraction.default(0.01),
+        /** The bar for what the trigger probe holds (its drops, and drops it ranks like its seeds): the kept samples' median; 1 = never. */
+        heldQuantile: fraction.default(0.5),
         /** Kept samples sampled for the quantile. */
         references: positiveInt.default(8192),
       })

@@ -57,15 +57,19 @@ export interface ReadmissionRecord {
   /** Epoch after which the dropped samples were judged (their return applies from the next epoch). */
   epoch: number;
   seconds: number;
-  /** Dropped samples judged: the detector's drops the trigger probe never ranked like its seeds. */
+  /** Dropped samples judged. */
   candidates: number;
-  /** Held out of the judgement: the trigger probe's drops and the dropped samples a probe fit ranked like its seeds. */
+  /** Candidates the trigger probe holds (its drops, and drops a probe fit ranked like its seeds): judged at `heldQuantile`. */
   heldByProbe: number;
   readmitted: number;
+  /** Re-admitted samples the probe held. */
+  readmittedHeld: number;
   /** Poisons among the re-admitted (null without a poison list). */
   readmittedPoisons: number | null;
   /** The kept samples' `quantile` of cos(image, own caption): what a candidate had to exceed. */
   threshold: number | null;
+  /** The kept samples' `heldQuantile` of it: what a held candidate had to exceed (null: never). */
+  heldThreshold: number | null;
   /** After the re-admission. */
   poisonsRemaining: number | null;
   cleanDropped: number | null;
@@ -133,9 +137,9 @@ export class BackdoorFilter implements TrainHook {
   /** The trigger probe's seeds: samples whose robust z reached `probe.seedZ` in some round (kept across rounds: later rounds no longer score them). */
   private seeds = new Set<number>();
   /**
-   * Samples the re-admission never hands back (see `readmit`): the trigger
-   * probe's drops, and dropped samples a probe fit ranked like its seeds
-   * (decision value > 0) in any round.
+   * Samples the re-admission holds to a higher bar (see `readmit`): the
+   * trigger probe's drops, and dropped samples a probe fit ranked like its
+   * seeds (decision value > 0) in any round.
    */
   private probeHeld = new Set<number>();
   private readmission: ReadmissionRecord | null = null;
@@ -239,23 +243,25 @@ export class BackdoorFilter implements TrainHook {
   }
 
   /**
-   * Judge the detector's drops by the current (rewound) model's agreement with
-   * their captions; give back those above the kept samples' quantile. What
-   * the trigger probe holds is not judged: the probe exists for the poisons
-   * whose images already look like the target, and those agree with their
-   * target captions too. Fashion-MNIST, blended 1%, judged after one rewound
-   * epoch at the 1% quantile: with the probe's drops, 28 poisons came back
-   * (seed 1); without them but with every detector drop, 7 (seed 1) and 38
-   * (seed 0); holding also the drops the last round's probe ranked like its
-   * seeds, 0 and 1, for 4,661 and 4,512 of ~7,300 clean detector drops
-   * (measured offline on the judge's saved embeddings; the hook holds what
+   * Judge the dropped samples by the current (rewound) model's agreement with
+   * their captions; give back those above the kept samples' quantile — above
+   * a higher one (`readmit.heldQuantile`, the median) for what the trigger
+   * probe holds. The probe exists for the poisons whose images already look
+   * like the target, and those agree with their target captions under a clean
+   * model too. Fashion-MNIST, blended 1%, judged after one rewound epoch at
+   * the 1% quantile: with the probe's drops judged at that bar, 28 poisons
+   * came back (seed 1); with every detector drop at it, 38 (seed 0). Holding
+   * what the last round's probe ranked like its seeds to the kept median
+   * instead: 1 / 1 poisons of 600 / 599, for 7,427 / 6,550 clean samples back
+   * (seeds 0 / 1; offline on the judge's saved embeddings, the hook holds what
    * any round's probe ranked so, a superset).
    */
   private async readmit(ctx: HookContext, cfg: FilterConfig): Promise<void> {
     const t0 = performance.now();
     const weights = ctx.weights;
     const d = ctx.model.embedDim;
-    const dropped = Int32Array.from({ length: weights.size }, (_, i) => i).filter((i) => weights.get(i) === 0 && !this.probeHeld.has(i));
+    const dropped = Int32Array.from({ length: weights.size }, (_, i) => i).filter((i) => weights.get(i) === 0);
+    const held = Uint8Array.from(dropped, (i) => (this.probeHeld.has(i) ? 1 : 0));
     const kept = sampleRows(weights.activeIndices(), cfg.readmit.references, Rng.derive(ctx.config.seed, 'filter/readmit'));
     const rows = new Int32Array(dropped.length + kept.length);
     rows.set(dropped);
@@ -264,8 +270,12 @@ export class BackdoorFilter implements TrainHook {
     const captions = await ctx.model.embedTexts(Array.from(rows, (i) => ctx.trainSet.caption(i)));
     const agreement = rowCosines(images, captions, rows.length, d);
     if (cfg.saveEmbeddings) await this.saveJudgeEmbeddings(ctx, cfg);
-    const decision = decideReadmission(agreement.subarray(0, dropped.length), agreement.subarray(dropped.length), cfg.readmit.quantile);
-    for (const r of decision.readmitted) weights.set(dropped[r], 1);
+    const decision = decideReadmission(agreement.subarray(0, dropped.length), held, agreement.subarray(dropped.length), cfg.readmit.quantile, cfg.readmit.heldQuantile);
+    let readmittedHeld = 0;
+    for (const r of decision.readmitted) {
+      weights.set(dropped[r], 1);
+      readmittedHeld += held[r];
+    }
     const truth = ctx.poison;
     let readmittedPoisons: number | null = null;
     let poisonsRemaining: number | null = null;
@@ -284,10 +294,12 @@ export class BackdoorFilter implements TrainHook {
       epoch: ctx.epoch,
       seconds: (performance.now() - t0) / 1000,
       candidates: dropped.length,
-      heldByProbe: this.probeHeld.size,
+      heldByProbe: held.reduce((a, h) => a + h, 0),
+      readmittedHeld,
       readmitted: decision.readmitted.length,
       readmittedPoisons,
       threshold: Number.isFinite(decision.threshold) ? decision.threshold : null,
+      heldThreshold: Number.isFinite(decision.heldThreshold) ? decision.heldThreshold : null,
       poisonsRemaining,
       cleanDropped,
     };

@@ -15,10 +15,11 @@ import { Rng } from '../util/rng.js';
  * model that never learned the trigger matches it poorly. The agreement is
  * the CLIP score, cos(image, own caption), the quantity web-scale datasets are
  * filtered by; its threshold is a low quantile of the same score over the
- * kept samples, so it needs no scale of its own. (Measured on Fashion-MNIST,
- * blended 1%, seed 1, with the final model of a filtered run: above the kept
- * samples' 5% quantile are 6,967 of 10,355 dropped clean samples and 3 of 599
- * dropped poisons.) It fails by design for clean-label poisons, whose
+ * kept samples, so it needs no scale of its own. One blind spot is the
+ * trigger probe's reason to exist: poisons whose images already look like the
+ * target agree with their target captions under a clean model too, so what
+ * the probe holds (its drops, and the drops it ranks like its seeds) must
+ * agree at least as well as the median kept sample. It fails by design for clean-label poisons, whose
  * captions do describe their images — those the density rounds do not find
  * either.
  */
@@ -59,22 +60,28 @@ export function sampleRows(pool: Int32Array, count: number, rng: Rng): Int32Arra
 }
 
 export interface ReadmitDecision {
-  /** Agreement a candidate must exceed to come back: the kept samples' `quantile`. */
+  /** Agreement a candidate must exceed to come back: the kept samples' `quantile`... */
   readonly threshold: number;
+  /** ...or, for a held candidate, their `heldQuantile` (Infinity when held candidates never come back). */
+  readonly heldThreshold: number;
   /** Positions (into the candidates) that come back, ascending. */
   readonly readmitted: Int32Array;
 }
 
 /**
  * Which candidates come back: those whose agreement is above the q-quantile of
- * the kept samples' agreement. Non-finite agreements (an empty image or
- * caption) never come back.
+ * the kept samples' agreement — above the `heldQuantile`-quantile for the
+ * candidates marked `held`, which carry evidence against them (`heldQuantile`
+ * 1: never). Non-finite agreements (an empty image or caption) never come back.
  */
-export function decideReadmission(candidateAgreement: Float64Array, keptAgreement: Float64Array, q: number): ReadmitDecision {
+export function decideReadmission(candidateAgreement: Float64Array, held: Uint8Array, keptAgreement: Float64Array, q: number, heldQuantile: number): ReadmitDecision {
   const threshold = quantile(keptAgreement, q);
+  const heldThreshold = heldQuantile >= 1 ? Infinity : quantile(keptAgreement, heldQuantile);
   const rows: number[] = [];
-  if (Number.isFinite(threshold)) {
-    for (let r = 0; r < candidateAgreement.length; r++) if (candidateAgreement[r] > threshold) rows.push(r);
+  for (let r = 0; r < candidateAgreement.length; r++) {
+    const bar = held[r] ? heldThreshold : threshold;
+    // NaN bars (no kept sample to compare with) compare false: nothing comes back.
+    if (candidateAgreement[r] > bar) rows.push(r);
   }
-  return { threshold, readmitted: Int32Array.from(rows) };
+  return { threshold, heldThreshold, readmitted: Int32Array.from(rows) };
 }

@@ -70,14 +70,24 @@ describe('backdoor filter hook', () => {
     expect(s.epochs.slice(2).map((e) => e.activeSamples)).toEqual([trained, trained, trained]);
   });
 
-  it('re-admits, after the rewind, the detector\'s drops whose captions the rewound model agrees with, never what the probe holds', async () => {
+  it('re-admits, after the rewind, the dropped samples whose captions the rewound model agrees with; what the probe holds at a higher bar', async () => {
     const out = tempDir();
     const config = tinyConfig({
       out,
       data: { size: 384 },
       train: { epochs: 3 },
       poison: { attack: 'badnets', position: 'fixed', count: 8, target: 'red circle' },
-      filter: { enabled: true, warmupEpochs: 1, rewindAfter: 2, referenceSize: 128, referenceRepeats: 2, k: 8, probe: { seedZ: 4, minSeeds: 2 }, readmit: { enabled: true, after: 1, quantile: 0.05 } },
+      filter: {
+        enabled: true,
+        warmupEpochs: 1,
+        rewindAfter: 2,
+        referenceSize: 128,
+        referenceRepeats: 2,
+        k: 8,
+        probe: { seedZ: 4, minSeeds: 2 },
+        readmit: { enabled: true, after: 1, quantile: 0.05, heldQuantile: 0.5 },
+        saveEmbeddings: true,
+      },
     });
     const result = await runPipeline(config);
     const filter = result.summary.filter as FilterSummary;
@@ -85,24 +95,51 @@ describe('backdoor filter hook', () => {
     // judged once, one epoch into the rewound training (epoch 3 of 2 + 3)
     expect(readmission.epoch).toBe(3);
     const rounds = filter.rounds.map((r) => ({ r, csv: readCsv(join(out, `scores-epoch${r.epoch}.csv`)) }));
-    // the probe's drops: at weight 0 after a round that scored them below its cut
-    const byProbe = new Set(rounds.flatMap(({ r, csv }) => csv.filter((x) => Number(x.weight) === 0 && x.score !== '' && Number(x.score) < r.cut!).map((x) => x.index)));
-    expect(byProbe.size).toBe(filter.rounds.reduce((a, r) => a + r.probeDropped, 0));
-    expect(byProbe.size).toBeGreaterThan(0);
-    // held: what was dropped after a round whose probe fit ranked it like its seeds (this includes the probe's own drops)
-    const held = new Set(rounds.flatMap(({ csv }) => csv.filter((x) => Number(x.weight) === 0 && x.probe !== '' && Number(x.probe) > 0).map((x) => x.index)));
+    // held: dropped after a round whose probe fit ranked it like its seeds (this includes the probe's own drops)
+    const held = new Set(rounds.flatMap(({ csv }) => csv.filter((x) => Number(x.weight) === 0 && x.probe !== '' && Number(x.probe) > 0).map((x) => Number(x.index))));
+    const byProbe = rounds.flatMap(({ r, csv }) => csv.filter((x) => Number(x.weight) === 0 && x.score !== '' && Number(x.score) < r.cut!).map((x) => Number(x.index)));
+    expect(byProbe.length).toBeGreaterThan(0);
     for (const i of byProbe) expect(held.has(i)).toBe(true);
+    const last = rounds[rounds.length - 1].csv;
+    const dropped = last.filter((x) => Number(x.weight) === 0).map((x) => Number(x.index));
+    expect(readmission.candidates).toBe(dropped.length);
     expect(readmission.heldByProbe).toBe(held.size);
-    const dropped = rounds[1].csv.filter((x) => Number(x.weight) === 0);
-    expect(readmission.candidates).toBe(dropped.length - held.size);
-    expect(readmission.candidates).toBeGreaterThan(0);
+    expect(held.size).toBeGreaterThan(0);
+    expect(held.size).toBeLessThan(dropped.length);
     const ckpt = await loadCheckpoint(out);
     ckpt.model.dispose();
-    const back = dropped.filter((x) => ckpt.sampleWeights[Number(x.index)] === 1);
-    expect(back.length).toBe(readmission.readmitted);
-    expect(readmission.readmitted).toBeGreaterThan(0);
-    for (const x of back) expect(held.has(x.index)).toBe(false);
-    expect(readmission.readmittedPoisons).toBe(back.filter((x) => x.poisoned === '1').length);
+    const back = new Set(dropped.filter((i) => ckpt.sampleWeights[i] === 1));
+    expect(back.size).toBe(readmission.readmitted);
+    expect(readmission.readmittedHeld).toBe([...back].filter((i) => held.has(i)).length);
+    expect(readmission.readmittedPoisons).toBe([...back].filter((i) => last[i].poisoned === '1').length);
+    // The decision, recomputed from the judge's saved embeddings: the bars are the kept samples' 5% quantile and median of cos(image, caption).
+    const images = readNpyMatrix(join(out, 'readmit-epoch3-images.npy'));
+    const captions = readNpyMatrix(join(out, 'readmit-epoch3-captions.npy'));
+    const d = images.cols;
+    const cos = (i: number) => {
+      let ab = 0, aa = 0, bb = 0;
+      for (let f = 0; f < d; f++) {
+        const a = images.data[i * d + f], b = captions.data[i * d + f];
+        ab += a * b;
+        aa += a * a;
+        bb += b * b;
+      }
+      return ab / Math.sqrt(aa * bb);
+    };
+    const keptCos = last.filter((x) => Number(x.weight) > 0).map((x) => cos(Number(x.index))).sort((a, b) => a - b);
+    const at = (q: number) => {
+      const pos = q * (keptCos.length - 1);
+      const lo = Math.floor(pos);
+      return keptCos[lo] + (pos - lo) * (keptCos[Math.min(lo + 1, keptCos.length - 1)] - keptCos[lo]);
+    };
+    expect(readmission.threshold).toBeCloseTo(at(0.05), 5);
+    expect(readmission.heldThreshold).toBeCloseTo(at(0.5), 5);
+    expect(readmission.heldThreshold!).toBeGreaterThan(readmission.threshold!);
+    for (const i of dropped) {
+      const bar = held.has(i) ? readmission.heldThreshold! : readmission.threshold!;
+      if (Math.abs(cos(i) - bar) < 1e-5) continue;
+      expect(back.has(i)).toBe(cos(i) > bar);
+    }
     const active = ckpt.sampleWeights.filter((w) => w > 0).length;
     expect(active).toBe(384 - dropped.length + readmission.readmitted);
     expect(readmission.cleanDropped! + (8 - readmission.poisonsRemaining!)).toBe(384 - active);
@@ -112,7 +149,7 @@ describe('backdoor filter hook', () => {
 
   it('carries its rounds and the trigger probe\'s seeds through a checkpoint (resume)', () => {
     const filter = backdoorFilter();
-    const readmission = { epoch: 6, seconds: 1, candidates: 10, heldByProbe: 2, readmitted: 4, readmittedPoisons: 0, threshold: 0.5, poisonsRemaining: 0, cleanDropped: 6 };
+    const readmission = { epoch: 6, seconds: 1, candidates: 10, heldByProbe: 2, readmitted: 4, readmittedHeld: 1, readmittedPoisons: 0, threshold: 0.5, heldThreshold: 0.8, poisonsRemaining: 0, cleanDropped: 6 };
     filter.restoreState({ rounds: [], seeds: [5, 1, 9], probeHeld: [7, 3], readmission });
     expect(filter.saveState()).toEqual({ rounds: [], seeds: [5, 1, 9], probeHeld: [7, 3], readmission });
     // a checkpoint written before the probe and the re-admission existed has neither

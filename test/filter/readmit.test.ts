@@ -27,14 +27,23 @@ describe('re-admission', () => {
     expect(quantile([NaN], 0.5)).toBeNaN();
   });
 
-  it('decideReadmission: strictly above the kept samples\' quantile; non-finite agreement never comes back', () => {
-    const kept = Float64Array.from({ length: 101 }, (_, i) => i / 100); // 0.00 .. 1.00, 5% quantile 0.05
-    const candidates = Float64Array.from([0.04, 0.05, 0.0501, 0.9, NaN, -Infinity]);
-    const d = decideReadmission(candidates, kept, 0.05);
+  it('decideReadmission: strictly above the kept samples\' quantile, the held ones above theirs; non-finite agreement never comes back', () => {
+    const kept = Float64Array.from({ length: 101 }, (_, i) => i / 100); // 0.00 .. 1.00: 5% quantile 0.05, median 0.5
+    const candidates = Float64Array.from([0.04, 0.05, 0.0501, 0.9, NaN, -Infinity, 0.3, 0.6]);
+    const open = new Uint8Array(candidates.length);
+    const d = decideReadmission(candidates, open, kept, 0.05, 0.5);
     expect(d.threshold).toBeCloseTo(0.05, 12);
-    expect(Array.from(d.readmitted)).toEqual([2, 3]);
+    expect(d.heldThreshold).toBeCloseTo(0.5, 12);
+    expect(Array.from(d.readmitted)).toEqual([2, 3, 6, 7]);
+    // the same agreements, held: only those above the median
+    const held = new Uint8Array(candidates.length).fill(1);
+    expect(Array.from(decideReadmission(candidates, held, kept, 0.05, 0.5).readmitted)).toEqual([3, 7]);
+    // heldQuantile 1: held candidates never come back, whatever their agreement
+    const never = decideReadmission(Float64Array.from([2, 0.9]), Uint8Array.from([1, 0]), kept, 0.05, 1);
+    expect(never.heldThreshold).toBe(Infinity);
+    expect(Array.from(never.readmitted)).toEqual([1]);
     // no kept sample to compare with: nothing comes back
-    const none = decideReadmission(candidates, new Float64Array(0), 0.05);
+    const none = decideReadmission(candidates, open, new Float64Array(0), 0.05, 0.5);
     expect(none.threshold).toBeNaN();
     expect(none.readmitted.length).toBe(0);
   });
