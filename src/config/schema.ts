@@ -244,17 +244,22 @@ export const filterSchema = z
       .default({}),
     /**
      * Re-admission after the rewind (src/filter/readmit.ts; `during` mode with a rewind, `action:
-     * drop`): `after` epochs into the rewound training, the detector's drops whose CLIP score
-     * cos(image, own caption) under the current model is above the kept samples' `quantile` of
-     * the same score come back for the remaining epochs; the trigger probe's drops never do. The
-     * rewound model has not learned the trigger, so it agrees with a clean sample's caption and
-     * not with a poison's. Fashion-MNIST, blended 1%, seed 1: 0.896 clean accuracy against 0.884
-     * without it (clean run 0.899), ASR 0.017; judging after 2 epochs at the 5% quantile gave
-     * back fewer (0.891); re-admitting the probe's drops too brought back 28 poisons (ASR 0.08).
+     * drop`): `after` epochs into the rewound training, a dropped sample comes back for the
+     * remaining epochs when its CLIP score cos(image, own caption) under the current model is
+     * above the kept samples' `quantile` of the same score — above their `heldQuantile` when the
+     * trigger probe holds it (its drops, and drops a probe fit ranked like its seeds). The rewound
+     * model has not learned the trigger, so it agrees with a clean sample's caption and not with a
+     * poison's, except for poisons that already look like the target: those are what the probe
+     * holds. Fashion-MNIST, nine runs (blended 1% / 0.1%, BadNets 1%, three seeds): 5,200-7,400
+     * samples back, 0-2 poisons among them, ASR <= 0.04, +0.3 points of clean accuracy on average;
+     * holding only the probe's own drops gained ~1 point but took back 50 poisons on one seed
+     * (ASR 0.13). Off by default: on the quickstart the judge, one epoch into the rewound
+     * training, is weak (zero-shot accuracy 0.37) and took back 4 of 40 poisons (ASR 0.13; with
+     * `heldQuantile` 1, 1 poison and 0.075) (README, filter results).
      */
     readmit: z
       .object({
-        enabled: z.boolean().default(true),
+        enabled: z.boolean().default(false),
         /** Epochs of the rewound training before the judgement (its model must have learned the captions first). */
         after: positiveInt.default(1),
         quantile: fraction.default(0.01),
