@@ -283,12 +283,7 @@ export class BackdoorFilter implements TrainHook {
     if (truth) {
       readmittedPoisons = 0;
       for (const r of decision.readmitted) readmittedPoisons += truth.mask[dropped[r]];
-      poisonsRemaining = 0;
-      cleanDropped = 0;
-      for (let i = 0; i < weights.size; i++) {
-        if (truth.mask[i] && weights.get(i) > 0) poisonsRemaining++;
-        else if (!truth.mask[i] && weights.get(i) === 0) cleanDropped++;
-      }
+      ({ poisonsRemaining, cleanDropped } = groundTruthCounts(weights, truth.mask));
     }
     this.readmission = {
       epoch: ctx.epoch,
@@ -307,7 +302,8 @@ export class BackdoorFilter implements TrainHook {
     ctx.recorder.log({ 'filter/readmitted': decision.readmitted.length, 'filter/readmitted_poisons': readmittedPoisons }, ctx.epoch);
     ctx.log(
       `filter re-admission after epoch ${ctx.epoch}: ${decision.readmitted.length} of ${dropped.length} dropped samples agree with their captions ` +
-        `above the kept samples' ${cfg.readmit.quantile} quantile (cos ${fmt(this.readmission.threshold, 3)})` +
+        `(cos > ${fmt(this.readmission.threshold, 3)}, the kept samples' ${cfg.readmit.quantile} quantile; for the ${this.readmission.heldByProbe} the trigger probe holds, ` +
+        `${this.readmission.heldThreshold === null ? 'never' : `cos > ${fmt(this.readmission.heldThreshold, 3)}, their ${cfg.readmit.heldQuantile} quantile`}: ${readmittedHeld} back)` +
         (truth ? `; ${readmittedPoisons} of them poisons, ${poisonsRemaining} poisons training, ${cleanDropped} clean still dropped` : ''),
     );
   }
@@ -366,17 +362,9 @@ export class BackdoorFilter implements TrainHook {
       const labels = new Uint8Array(n);
       for (let r = 0; r < n; r++) labels[r] = truth.mask[scored[r]];
       metrics = { auroc: auroc(scores, labels), auprc: auprc(scores, labels), fprAt95Tpr: fprAtTpr(scores, labels, 0.95) };
-      let removed = 0;
-      poisonsRemaining = 0;
-      cleanDropped = 0;
-      for (let i = 0; i < weights.size; i++) {
-        const w = weights.get(i);
-        if (truth.mask[i]) {
-          removed += 1 - w;
-          if (w > 0) poisonsRemaining++;
-        } else if (w === 0) cleanDropped++;
-      }
-      poisonRecall = truth.indices.length ? removed / truth.indices.length : null;
+      const counts = groundTruthCounts(weights, truth.mask);
+      ({ poisonsRemaining, cleanDropped } = counts);
+      poisonRecall = truth.indices.length ? counts.poisonWeightRemoved / truth.indices.length : null;
     }
     if (allEmbeddings && cfg.saveEmbeddings) {
       const file = join(ctx.outDir, `embeddings-epoch${epoch}.npy`);
@@ -434,6 +422,21 @@ export class BackdoorFilter implements TrainHook {
     );
     return round;
   }
+}
+
+/** Against the ground truth: poisons still training (weight > 0), clean samples at weight 0, and the poisons' total weight removed (1 - w each). */
+function groundTruthCounts(weights: HookContext['weights'], mask: Uint8Array): { poisonsRemaining: number; cleanDropped: number; poisonWeightRemoved: number } {
+  let poisonsRemaining = 0;
+  let cleanDropped = 0;
+  let poisonWeightRemoved = 0;
+  for (let i = 0; i < weights.size; i++) {
+    const w = weights.get(i);
+    if (mask[i]) {
+      poisonWeightRemoved += 1 - w;
+      if (w > 0) poisonsRemaining++;
+    } else if (w === 0) cleanDropped++;
+  }
+  return { poisonsRemaining, cleanDropped, poisonWeightRemoved };
 }
 
 function csvField(text: string): string {
