@@ -250,18 +250,18 @@ export const filterSchema = z
      * trigger probe holds it (its drops, and drops a probe fit ranked like its seeds). The rewound
      * model has not learned the trigger, so it agrees with a clean sample's caption and not with a
      * poison's, except for poisons that already look like the target: those are what the probe
-     * holds. Fashion-MNIST, nine runs (blended 1% / 0.1%, BadNets 1%, three seeds): 5,200-7,400
-     * samples back, 0-2 poisons among them, ASR <= 0.04, +0.3 points of clean accuracy on average;
-     * holding only the probe's own drops gained ~1 point but took back 50 poisons on one seed
-     * (ASR 0.13). Off by default: on the quickstart the judge, one epoch into the rewound
-     * training, is weak (zero-shot accuracy 0.37) and took back 4 of 40 poisons (ASR 0.13; with
-     * `heldQuantile` 1, 1 poison and 0.075) (README, filter results).
+     * holds. Fashion-MNIST, nine runs (blended 1% / 0.1%, BadNets 1%, three seeds): 5,200-8,500
+     * samples back, 0-4 poisons among them, ASR <= 0.044 as without it, +0.2 points of clean
+     * accuracy on average; Nashville 1%: 9 poisons back; quickstart 0.826 against 0.812 (the clean
+     * run: 0.826). `after` 3, not 1: one epoch in, the quickstart's judge (zero-shot accuracy 0.37)
+     * took back 4 of 40 poisons (ASR 0.13). Off by default: it trades poisons back (up to 9 of 600
+     * measured, no ASR measured from them) for a fraction of a point (README, filter results).
      */
     readmit: z
       .object({
         enabled: z.boolean().default(false),
         /** Epochs of the rewound training before the judgement (its model must have learned the captions first). */
-        after: positiveInt.default(1),
+        after: positiveInt.default(3),
         quantile: fraction.default(0.01),
         /** The bar for what the trigger probe holds (its drops, and drops it ranks like its seeds): the kept samples' median; 1 = never. */
         heldQuantile: fraction.default(0.5),
