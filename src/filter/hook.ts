@@ -266,10 +266,8 @@ export class BackdoorFilter implements TrainHook {
     const rows = new Int32Array(dropped.length + kept.length);
     rows.set(dropped);
     rows.set(kept, dropped.length);
-    const images = await this.embed(ctx, cfg, rows);
-    const captions = await ctx.model.embedTexts(Array.from(rows, (i) => ctx.trainSet.caption(i)));
+    const { images, captions } = await this.judgeEmbeddings(ctx, cfg, rows);
     const agreement = rowCosines(images, captions, rows.length, d);
-    if (cfg.saveEmbeddings) await this.saveJudgeEmbeddings(ctx, cfg);
     const decision = decideReadmission(agreement.subarray(0, dropped.length), held, agreement.subarray(dropped.length), cfg.readmit.quantile, cfg.readmit.heldQuantile);
     let readmittedHeld = 0;
     for (const r of decision.readmitted) {
@@ -308,19 +306,25 @@ export class BackdoorFilter implements TrainHook {
     );
   }
 
-  /** Every sample's image and caption embedding under the re-admission's judge, for offline analysis (`filter.saveEmbeddings`). */
-  private async saveJudgeEmbeddings(ctx: HookContext, cfg: FilterConfig): Promise<void> {
+  /**
+   * Image and caption embeddings of `rows` under the re-admission's judge.
+   * With `filter.saveEmbeddings`, every sample's are embedded once, written
+   * for offline analysis, and the rows gathered from them.
+   */
+  private async judgeEmbeddings(ctx: HookContext, cfg: FilterConfig, rows: Int32Array): Promise<{ images: Float32Array; captions: Float32Array }> {
+    const embedRows = async (r: Int32Array) => ({ images: await this.embed(ctx, cfg, r), captions: await ctx.model.embedTexts(Array.from(r, (i) => ctx.trainSet.caption(i))) });
+    if (!cfg.saveEmbeddings) return embedRows(rows);
     const n = ctx.weights.size;
     const d = ctx.model.embedDim;
-    const all = Int32Array.from({ length: n }, (_, i) => i);
-    const files: [string, Float32Array][] = [
-      [`readmit-epoch${ctx.epoch}-images.npy`, await this.embed(ctx, cfg, all)],
-      [`readmit-epoch${ctx.epoch}-captions.npy`, await ctx.model.embedTexts(Array.from(all, (i) => ctx.trainSet.caption(i)))],
-    ];
-    for (const [name, data] of files) {
+    const all = await embedRows(Int32Array.from({ length: n }, (_, i) => i));
+    for (const [name, data] of [
+      [`readmit-epoch${ctx.epoch}-images.npy`, all.images],
+      [`readmit-epoch${ctx.epoch}-captions.npy`, all.captions],
+    ] as const) {
       writeNpy(join(ctx.outDir, name), data, [n, d]);
       ctx.recorder.addArtifact(join(ctx.outDir, name), `embeddings/${name}`);
     }
+    return { images: gatherRows(all.images, d, rows), captions: gatherRows(all.captions, d, rows) };
   }
 
   /** Score, decide, apply, report. Public so callers can score outside the schedule (e.g. the retrain pipeline). */

@@ -1,4 +1,5 @@
-import { Rng } from '../util/rng.js';
+import type { Rng } from '../util/rng.js';
+import { quantileSorted } from './policy.js';
 
 /**
  * Re-admission: after the rewind, ask the model that trains on the kept
@@ -45,12 +46,7 @@ export function rowCosines(a: Float32Array, b: Float32Array, n: number, d: numbe
 
 /** The q-quantile of the finite values (linear interpolation between order statistics, numpy's default); NaN when there are none. */
 export function quantile(values: ArrayLike<number>, q: number): number {
-  const sorted = Float64Array.from(values).filter(Number.isFinite).sort();
-  if (sorted.length === 0) return NaN;
-  const pos = q * (sorted.length - 1);
-  const lo = Math.floor(pos);
-  const hi = Math.min(lo + 1, sorted.length - 1);
-  return sorted[lo] + (pos - lo) * (sorted[hi] - sorted[lo]);
+  return quantileSorted(Float64Array.from(values).filter(Number.isFinite).sort(), q);
 }
 
 /** Up to `count` distinct entries of `pool`, drawn without replacement (all of them, in order, when the pool is not larger). */
