@@ -8,8 +8,9 @@
  *   and k-distance over that graph;
  * - `hnsw`: whole-set HNSW neighbours (parallelHnswNeighbors: one
  *   hnswlib-node index per thread), then the same scores;
- * - `ivf probes=p`: whole-set neighbours by a k-means partition searched
- *   with the exact kernels (parallelIvfNeighbors), then the same scores.
+ * - `ivf probes=p`: whole-set neighbours by an inverted file, round(sqrt n)
+ *   k-means lists of which every point searches its p nearest, with the
+ *   exact kernels (parallelIvfNeighbors), then the same scores.
  *
  * Plus in-thread and previous-implementation arms for speed-ups (`sampled-1t`
  * in-thread wasm kernels, `sampled-tfjs` the tfjs blocked matMul + top-k
@@ -19,15 +20,16 @@
  * has numpy, faiss and scikit-learn, the same data (.npy) goes through the
  * peers of bench/peers/knn_peers.py in the same run (faiss exact + numpy
  * SLOF, faiss on the same sampled reference sets, faiss HNSW over a range of
- * efSearch, scikit-learn LocalOutlierFactor), and the table prints ours/peer
+ * efSearch, faiss IndexIVFFlat with the same lists and probes, scikit-learn
+ * LocalOutlierFactor), and the table prints ours/peer
  * time ratios. Configurations that would take too long are extrapolated
  * from a measured part and marked so.
  *
  *   npm run build && node dist/bench/knn.js [--n 10000,100000,1000000] [--d 256] [--k 16]
  *       [--R 2048] [--repeats 1] [--threads N] [--methods exact,hnsw,sampled,...] [--no-peers]
- *       [--hnsw 16,200,64] [--ivf 4,8] [--faiss-ef 16,32,64,128] [--queries 1000] [--poison 0.001]
+ *       [--hnsw 16,200,64] [--ivf 8,16] [--faiss-ef 16,32,64,128] [--queries 1000] [--poison 0.001]
  *       [--clusters 20] [--intrinsic 16] [--groups 1] [--dir /tmp/cbf-knn-bench]
- *       [--peers faiss_sampled,faiss_exact,sklearn_lof,faiss_hnsw]
+ *       [--peers faiss_sampled,faiss_exact,sklearn_lof,faiss_hnsw,faiss_ivf]
  */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
@@ -320,9 +322,9 @@ async function main(): Promise<void> {
   const root = flag('dir', '/tmp/cbf-knn-bench');
   const [M, efConstruction, efSearch] = flag('hnsw', '16,200,64').split(',').map(Number);
   const methods = new Set(flag('methods', 'sampled,sampled-1t,sampled-tfjs,exact,hnsw,hnsw-1t,ivf').split(','));
-  const ivfProbes = flag('ivf', '4,8').split(',').map(Number);
+  const ivfProbes = flag('ivf', '8,16').split(',').map(Number);
   const peers = !has('no-peers') && (await peersAvailable());
-  const peerSet = new Set(flag('peers', 'faiss_sampled,faiss_exact,sklearn_lof,faiss_hnsw').split(','));
+  const peerSet = new Set(flag('peers', 'faiss_sampled,faiss_exact,sklearn_lof,faiss_hnsw,faiss_ivf').split(','));
   const self = fileURLToPath(import.meta.url);
   const results: Result[] = [];
   const emit = (r: Result) => {
@@ -431,6 +433,12 @@ async function main(): Promise<void> {
           emit({ config: `peer:faiss_hnsw ef=${run.ef}`, n, d, k, threads, M, efConstruction, build_seconds: fh.build_seconds, max_rss_mb: fh.maxrss_mb as number, ...run, seconds: run.seconds });
         }
       }
+      const fi = peerSet.has('faiss_ivf') && methods.has('ivf') ? await py('faiss_ivf', ['--probes', ivfProbes.join(',')]) : null;
+      if (fi) {
+        for (const run of fi.runs as Record<string, number>[]) {
+          emit({ config: `peer:faiss_ivf probes=${run.probes}`, n, d, k, threads, lists: fi.lists, build_seconds: fi.build_seconds, max_rss_mb: fi.maxrss_mb as number, ...run, seconds: run.seconds });
+        }
+      }
     }
   }
   printTable(results);
@@ -473,6 +481,8 @@ function printTable(results: Result[]): void {
       const faiss = matched(Number(ivf.recall));
       parts.push(`${ivf.config}(recall ${fmt(ivf.recall)})/faiss_hnsw(${faiss ? `${faiss.config.split(' ')[1]}, recall ${fmt(faiss.recall)}` : 'none at that recall'}) ${fmt(ratio(ivf, faiss), 2)}`);
       parts.push(`${ivf.config}/sklearn_lof ${fmt(ratio(ivf, get('peer:sklearn_lof')), 2)}`);
+      const same = get(`peer:faiss_${ivf.config}`);
+      parts.push(`${ivf.config}/faiss_ivf(recall ${fmt(same?.recall)}) ${fmt(ratio(ivf, same), 2)}`);
     }
     lines.push(`n = ${n}: ${parts.join('; ')}`);
   }

@@ -11,6 +11,7 @@ instead of spinning, which on 2 shared cores matters); faiss and BLAS use
   knn_peers.py faiss_exact   --dir D --k 16 [--max-queries Q]
   knn_peers.py faiss_sampled --dir D --k 16
   knn_peers.py faiss_hnsw    --dir D --k 16 --M 16 --efc 200 --ef 16,32,64,128
+  knn_peers.py faiss_ivf     --dir D --k 16 --probes 8,16 [--lists L]
   knn_peers.py sklearn_lof   --dir D --k 16
 """
 import argparse
@@ -188,6 +189,38 @@ def faiss_hnsw(a):
     return {"peer": "faiss_hnsw", "n": n, "d": d, "k": k, "threads": a.threads, "M": a.M, "efc": a.efc, "build_seconds": build, "runs": runs, "cpu_seconds": cpu_seconds() - cpu0, "maxrss_mb": maxrss_mb()}
 
 
+def faiss_ivf(a):
+    """IndexIVFFlat as src/neighbors/ivf.ts plans it: round(sqrt(n)) lists trained on 40 x lists points, 10 iterations; every point searched with nprobe lists."""
+    import faiss
+
+    faiss.omp_set_num_threads(a.threads)
+    X, labels = load(a.dir)
+    n, d = X.shape
+    k = a.k
+    lists = a.lists or max(1, min(round(n**0.5), n // (2 * (k + 1))))
+    queries = np.load(os.path.join(a.dir, "queries.npy"))
+    truth = np.load(os.path.join(a.dir, "truth.npy"))
+    cpu0 = cpu_seconds()
+    t0 = time.perf_counter()
+    quantizer = faiss.IndexFlatL2(d)
+    index = faiss.IndexIVFFlat(quantizer, d, lists)
+    index.cp.niter = 10
+    sample = X[np.random.default_rng(1).permutation(n)[: min(n, 40 * lists)]]
+    index.train(sample)
+    index.add(X)
+    build = time.perf_counter() - t0
+    runs = []
+    for probes in [int(v) for v in a.probes.split(",")]:
+        index.nprobe = min(probes, lists)
+        t1 = time.perf_counter()
+        D, I = index.search(X, k + 1)
+        I, D = drop_self(I, D, k)
+        slof, kd = slof_kdist(I, np.sqrt(np.maximum(D, 0)), k)
+        search = time.perf_counter() - t1
+        runs.append({"probes": probes, "search_seconds": search, "seconds": build + search, "recall": recall_at_k(I[queries], queries, truth, k), "auroc_slof": auroc(slof, labels), "auroc_kdist": auroc(kd, labels)})
+    return {"peer": "faiss_ivf", "n": n, "d": d, "k": k, "threads": a.threads, "lists": lists, "build_seconds": build, "runs": runs, "cpu_seconds": cpu_seconds() - cpu0, "maxrss_mb": maxrss_mb()}
+
+
 def sklearn_lof(a):
     from sklearn.neighbors import LocalOutlierFactor
 
@@ -217,7 +250,7 @@ def sklearn_lof(a):
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("peer", choices=["faiss_exact", "faiss_sampled", "faiss_hnsw", "sklearn_lof"])
+    p.add_argument("peer", choices=["faiss_exact", "faiss_sampled", "faiss_hnsw", "faiss_ivf", "sklearn_lof"])
     p.add_argument("--dir", required=True)
     p.add_argument("--k", type=int, default=16)
     p.add_argument("--threads", type=int, default=2)
@@ -225,8 +258,10 @@ def main():
     p.add_argument("--M", type=int, default=16)
     p.add_argument("--efc", type=int, default=200)
     p.add_argument("--ef", default="16,32,64,128")
+    p.add_argument("--probes", default="8,16")
+    p.add_argument("--lists", type=int, default=0)
     a = p.parse_args()
-    out = {"faiss_exact": faiss_exact, "faiss_sampled": faiss_sampled, "faiss_hnsw": faiss_hnsw, "sklearn_lof": sklearn_lof}[a.peer](a)
+    out = {"faiss_exact": faiss_exact, "faiss_sampled": faiss_sampled, "faiss_hnsw": faiss_hnsw, "faiss_ivf": faiss_ivf, "sklearn_lof": sklearn_lof}[a.peer](a)
     print(json.dumps(out))
 
 

@@ -189,8 +189,8 @@ export const filterSchema = z
     /** Which embeddings form the reference: images only, or images and captions (official CLIP mode). */
     embedding: z.enum(['image', 'image+text']).default('image'),
     distance: z.enum(['l2', 'cosine']).default('l2'),
-    /** Neighbour search over whole-dataset references. */
-    neighbors: z.enum(['exact', 'hnsw']).default('exact'),
+    /** Neighbour search over whole-dataset references (`reference: all`). */
+    neighbors: z.enum(['exact', 'hnsw', 'ivf']).default('exact'),
     /** `sampled`: random reference subsets of `referenceSize` (poisons stay rarer than k); `all`: the whole dataset. */
     reference: z.enum(['all', 'sampled']).default('sampled'),
     referenceSize: z.number().int().min(2).default(2048),
@@ -198,6 +198,11 @@ export const filterSchema = z
     referenceRepeats: positiveInt.default(4),
     hnsw: z
       .object({ M: positiveInt.default(16), efConstruction: positiveInt.default(200), efSearch: positiveInt.default(64) })
+      .strict()
+      .default({}),
+    /** Inverted file (`neighbors: ivf`): k-means lists (default round(sqrt(N))), and the lists each sample searches, its own first. */
+    ivf: z
+      .object({ lists: positiveInt.optional(), probes: positiveInt.default(16) })
       .strict()
       .default({}),
     /** Rows per block of the exact neighbour search (bounds memory to block x N). */

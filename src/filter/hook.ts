@@ -91,8 +91,9 @@ export interface FilterSummary {
   [key: string]: unknown;
 }
 
-export type FilterOptions = Partial<Omit<FilterConfig, 'hnsw' | 'probe' | 'readmit'>> & {
+export type FilterOptions = Partial<Omit<FilterConfig, 'hnsw' | 'ivf' | 'probe' | 'readmit'>> & {
   hnsw?: Partial<FilterConfig['hnsw']>;
+  ivf?: Partial<FilterConfig['ivf']>;
   probe?: Partial<FilterConfig['probe']>;
   readmit?: Partial<FilterConfig['readmit']>;
 };
@@ -109,6 +110,7 @@ function mergeOptions(base: FilterConfig, options: FilterOptions): FilterConfig 
     ...base,
     ...options,
     hnsw: { ...base.hnsw, ...options.hnsw },
+    ivf: { ...base.ivf, ...options.ivf },
     probe: { ...base.probe, ...options.probe },
     readmit: { ...base.readmit, ...options.readmit },
   } as FilterConfig;

@@ -21,7 +21,7 @@ import type { Distance, NeighborGraph } from './types.js';
  *   independent permutations. `method` does not apply (chunks are small).
  */
 export interface NeighborSearchOptions {
-  /** `ivf`: coarse partition + exact kernels (./ivf.ts); not yet a `filter.neighbors` value. */
+  /** `ivf`: inverted file (k-means lists) searched with the exact kernels (./ivf.ts). */
   method: 'exact' | 'hnsw' | 'ivf';
   reference: 'all' | 'sampled';
   referenceSize: number;
@@ -35,7 +35,7 @@ export interface NeighborSearchOptions {
    * key `filter.threads` (0 = default) lands here.
    */
   threads?: number;
-  /** IVF lists and probes (`method: ivf`); defaults round(sqrt(n)) and 8. */
+  /** IVF lists and probes (`method: ivf`); defaults round(sqrt(n)) and 16. */
   ivf?: { lists?: number; probes?: number };
 }
 
@@ -48,17 +48,16 @@ export const DEFAULT_SEARCH: Readonly<NeighborSearchOptions> = Object.freeze({
   distance: 'l2',
   blockSize: 2048,
   hnsw: { M: 16, efConstruction: 200, efSearch: 64 },
+  ivf: { probes: 16 },
 });
 
-type SearchConfigKeys = 'neighbors' | 'reference' | 'referenceSize' | 'referenceRepeats' | 'distance' | 'blockSize' | 'hnsw' | 'threads';
+type SearchConfigKeys = 'neighbors' | 'reference' | 'referenceSize' | 'referenceRepeats' | 'distance' | 'blockSize' | 'hnsw' | 'ivf' | 'threads';
 
 /** Search options from the validated `filter` config section. */
 export function searchOptionsFromConfig(filter: Pick<FilterConfig, SearchConfigKeys>): NeighborSearchOptions {
-  // `filter.ivf` is read when the schema defines it.
-  const extra = filter as { ivf?: { lists?: number; probes?: number } };
   return {
     ...(filter.threads > 0 ? { threads: filter.threads } : {}),
-    ...(extra.ivf ? { ivf: { ...extra.ivf } } : {}),
+    ivf: { ...(filter.ivf.lists !== undefined ? { lists: filter.ivf.lists } : {}), probes: filter.ivf.probes },
     method: filter.neighbors,
     reference: filter.reference,
     referenceSize: filter.referenceSize,

@@ -4,7 +4,7 @@ import { auroc } from '../../src/metrics/detection.js';
 import { createDetector, detectorOptionsFromConfig, DETECTOR_NAMES, type DetectorName } from '../../src/detectors/index.js';
 import { filterSchema } from '../../src/config/schema.js';
 import { gatherRows, sampledReferences } from '../../src/neighbors/reference.js';
-import { DEFAULT_SEARCH, type NeighborSearchOptions } from '../../src/neighbors/search.js';
+import { DEFAULT_SEARCH, searchOptionsFromConfig, type NeighborSearchOptions } from '../../src/neighbors/search.js';
 import { UserError } from '../../src/util/errors.js';
 import { Rng } from '../../src/util/rng.js';
 import { randomPoints } from '../neighbors/brute.js';
@@ -195,6 +195,20 @@ describe('registry', () => {
     let same = 0;
     for (let i = 0; i < n; i++) if (Math.abs(exact[i] - hnsw[i]) < 1e-9) same++;
     expect(same / n).toBeGreaterThan(0.9);
+  });
+
+  it('whole-set IVF references (filter.neighbors: ivf) give nearly the exact scores, the same in threads', async () => {
+    const n = 5000, d = 8, k = 8;
+    const pts = randomPoints(n, d, 210);
+    const search = (method: 'exact' | 'ivf') => ({ ...searchOptionsFromConfig(filterSchema.parse({ reference: 'all', neighbors: method, ivf: { probes: 24 } })), threads: 2 });
+    const exact = createDetector('slof', { search: search('exact') }).score({ embeddings: pts, n, d, k });
+    const ivf = createDetector('slof', { search: search('ivf') }).score({ embeddings: pts, n, d, k, rng: new Rng(2) });
+    const threaded = await createDetector('slof', { search: search('ivf') }).scoreAsync({ embeddings: pts, n, d, k, rng: new Rng(2) });
+    let same = 0;
+    for (let i = 0; i < n; i++) if (Math.abs(exact[i] - ivf[i]) < 1e-9) same++;
+    expect(same / n).toBeGreaterThan(0.9);
+    expect(same / n).toBeLessThan(1); // 24 of 71 lists: approximate, or the test would not tell the methods apart
+    expect(Array.from(threaded)).toEqual(Array.from(ivf));
   });
 });
 

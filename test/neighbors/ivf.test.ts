@@ -1,5 +1,6 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { ivfNeighbors, ivfPlan, listMembers } from '../../src/neighbors/ivf.js';
+import { ivfNeighbors, ivfPlan, listMembers, listProbers, mergeRow, nearestLists, ownedPoints, trainCentroids } from '../../src/neighbors/ivf.js';
+import { localHeap } from '../../src/neighbors/parallel/engine.js';
 import { kernelExactNeighbors } from '../../src/neighbors/kernelSearch.js';
 import { parallelIvfNeighbors } from '../../src/neighbors/parallel/ivf.js';
 import { closeKnnPool } from '../../src/neighbors/parallel/pool.js';
@@ -65,11 +66,79 @@ describe('ivfNeighbors', () => {
   });
 
   it('plans lists within bounds and groups members by list', () => {
-    expect(ivfPlan(1_000_000, 16)).toEqual({ lists: 1000, probes: 8, iterations: 10, sample: 40000 });
+    expect(ivfPlan(1_000_000, 16)).toEqual({ lists: 1000, probes: 16, iterations: 10, sample: 40000 });
     expect(ivfPlan(100, 16).lists).toBe(2); // each list averages at least 2 (k + 1) points
     const { order, start } = listMembers(Int32Array.of(2, 0, 2, 1, 0), 3);
     expect(Array.from(start)).toEqual([0, 2, 3, 5]);
     expect(Array.from(order)).toEqual([1, 4, 3, 0, 2]);
+    // rows of a (points x probes) table: the own list is the first column
+    const strided = listMembers(Int32Array.of(2, 0, 0, 1, 2, 1), 3, 2);
+    expect(Array.from(strided.order)).toEqual([1, 0, 2]);
+  });
+
+  it('inverts the probe table for the points a thread owns', () => {
+    // 4 points, 2 probes each, 3 lists
+    const probeOf = Int32Array.of(0, 1, 1, 2, 2, 0, 0, 2);
+    const all = listProbers(probeOf, 2, 3, ownedPoints(4, 0, 1));
+    expect(Array.from(all.start)).toEqual([0, 3, 5, 8]);
+    expect(Array.from(all.queries)).toEqual([0, 2, 3, 0, 1, 1, 2, 3]);
+    expect(Array.from(ownedPoints(5, 1, 2))).toEqual([1, 3]);
+    const odd = listProbers(probeOf, 2, 3, ownedPoints(4, 1, 2));
+    expect(Array.from(odd.queries)).toEqual([3, 1, 1, 3]);
+  });
+
+  it('merges sorted candidates into a running row, ties by index, empty slots last', () => {
+    const k = 3;
+    const idx = Int32Array.of(-1, -1, -1);
+    const dist = Float32Array.of(Infinity, Infinity, Infinity);
+    mergeRow(idx, dist, 0, k, Int32Array.of(7, 4), Float32Array.of(1, 2), 0, 2);
+    expect(Array.from(idx)).toEqual([7, 4, -1]);
+    mergeRow(idx, dist, 0, k, Int32Array.of(9, 5, 3, 8), Float32Array.of(0.5, 1, 2, 2.5), 0, 4);
+    expect(Array.from(idx)).toEqual([9, 5, 7]); // 5 before 7 at distance 1: lower index
+    expect(Array.from(dist)).toEqual([0.5, 1, 1]);
+    mergeRow(idx, dist, 0, k, Int32Array.of(1, 2), Float32Array.of(1, 0.1), 0, 1);
+    expect(Array.from(idx)).toEqual([9, 1, 5]);
+  });
+
+  it('equals a brute-force per-point IVF: each point\'s k nearest among the members of its probed lists', () => {
+    const n = 1500, d = 6, k = 5, lists = 20;
+    const pts = clustered(n, d, 5);
+    const reference = (probes: number) => {
+      // the lists from the same steps (same seed), then every point's candidates by brute force
+      const plan = ivfPlan(n, k, { lists, probes });
+      const centroids = trainCentroids(localHeap(), pts, n, d, plan, 'l2', 3);
+      const probeOf = new Int32Array(n * probes);
+      nearestLists(localHeap(), pts, d, 0, n, centroids, lists, probes, 'l2', probeOf);
+      const probed = new Set<number>();
+      const own = Array.from({ length: lists }, () => [] as number[]);
+      for (let i = 0; i < n; i++) own[probeOf[i * probes]].push(i);
+      const rows: number[] = [];
+      for (let i = 0; i < n; i++) {
+        probed.clear();
+        for (let t = 0; t < probes; t++) probed.add(probeOf[i * probes + t]);
+        const cand = [...probed].flatMap((c) => own[c]).filter((j) => j !== i);
+        cand.sort((x, y) => bruteDistance(pts, d, i, x, 'l2') - bruteDistance(pts, d, i, y, 'l2') || x - y);
+        rows.push(...cand.slice(0, k));
+      }
+      return rows;
+    };
+    for (const probes of [1, 3]) {
+      const g = ivfNeighbors(pts, n, d, k, { lists, probes, seed: 3 });
+      expect(Array.from(g.indices)).toEqual(reference(probes));
+      for (let i = 0; i < n; i += 13) for (let t = 0; t < k; t++) expect(g.distances[i * k + t]).toBeCloseTo(bruteDistance(pts, d, i, g.indices[i * k + t], 'l2'), 4);
+    }
+  });
+
+  it('searches exactly the points whose probed lists hold fewer than k others', () => {
+    // one far-away pair: whatever list it lands in, its probes cannot hold k others near it
+    const n = 400, d = 4, k = 6;
+    const pts = randomPoints(n, d, 6);
+    for (const r of [0, 1]) for (let f = 0; f < d; f++) pts[r * d + f] = 1000 + r;
+    const g = ivfNeighbors(pts, n, d, k, { lists: 16, probes: 1, seed: 2 });
+    const exact = kernelExactNeighbors(pts, n, d, k);
+    for (const r of [0, 1]) expect(Array.from(g.indices.subarray(r * k, r * k + k))).toEqual(Array.from(exact.indices.subarray(r * k, r * k + k)));
+    expect(g.indices.every((v) => v >= 0)).toBe(true);
+    expect(g.distances.every((v) => Number.isFinite(v))).toBe(true);
   });
 
   it('on threads gives exactly the single-thread graph; buildGraph dispatches method ivf', async () => {

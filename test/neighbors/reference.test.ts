@@ -68,7 +68,9 @@ describe('search options', () => {
       distance: 'l2',
       blockSize: 2048,
       hnsw: { M: 8, efConstruction: 200, efSearch: 64 },
+      ivf: { probes: 16 },
     });
+    expect(searchOptionsFromConfig(filterSchema.parse({ neighbors: 'ivf', ivf: { lists: 300, probes: 12 } }))).toMatchObject({ method: 'ivf', ivf: { lists: 300, probes: 12 } });
     expect(searchOptionsFromConfig(filterSchema.parse({}))).toEqual(DEFAULT_SEARCH);
   });
 

@@ -183,14 +183,17 @@ const SEED_SLACK = 8;
 
 const alphaOf = (distance: Distance) => (distance === 'l2' ? -2 : -1);
 
-/** Scores of rows [r0, r0 + T) of `a` against rows [c0, c0 + T) of `b` into the scratch tile. */
-function gemmTile(heap: KernelHeap, a: SetLayout, r0: number, b: SetLayout, c0: number, scratch: TileScratch): { rows: number; cols: number; ldc: number } {
-  const T = scratch.tile;
+function tileShape(a: SetLayout, r0: number, b: SetLayout, c0: number, T: number): { rows: number; cols: number; ldc: number } {
   const rows = Math.min(T, a.mp - r0);
   const cols = Math.min(T, b.mp - c0);
-  const ldc = cols * 4;
-  heap.k.gemm(a.packed + r0 * a.dp * 4, b.packed + c0 * b.dp * 4, rows >> 2, cols >> 3, a.dp, scratch.c, ldc);
-  return { rows, cols, ldc };
+  return { rows, cols, ldc: cols * 4 };
+}
+
+/** Scores of rows [r0, r0 + T) of `a` against rows [c0, c0 + T) of `b` into the scratch tile. */
+function gemmTile(heap: KernelHeap, a: SetLayout, r0: number, b: SetLayout, c0: number, scratch: TileScratch): { rows: number; cols: number; ldc: number } {
+  const shape = tileShape(a, r0, b, c0, scratch.tile);
+  heap.k.gemm(a.packed + r0 * a.dp * 4, b.packed + c0 * b.dp * 4, shape.rows >> 2, shape.cols >> 3, a.dp, scratch.c, shape.ldc);
+  return shape;
 }
 
 /** self[r] = r0 + r for the tile's rows (symmetric search: a row's own index). */
@@ -246,8 +249,8 @@ export function symmetricTile(heap: KernelHeap, set: SetLayout, lists: Lists, sc
  * of `queries` (asymmetric search: rowscan only). `self` points at the
  * query rows' excluded reference indices (-1: none); lists row r0 + r.
  */
-export function queryTile(heap: KernelHeap, queries: SetLayout, refs: SetLayout, lists: Lists, scratch: TileScratch, r0: number, c0: number, self: number): void {
-  const { rows, cols, ldc } = gemmTile(heap, queries, r0, refs, c0, scratch);
+export function queryTile(heap: KernelHeap, queries: SetLayout, refs: SetLayout, lists: Lists, scratch: TileScratch, r0: number, c0: number, self: number, inScratch = false): void {
+  const { rows, cols, ldc } = inScratch ? tileShape(queries, r0, refs, c0, scratch.tile) : gemmTile(heap, queries, r0, refs, c0, scratch);
   const { cc, cap } = lists;
   heap.k.rowscan(scratch.c, ldc, rows, cols >> 4, refs.bias + c0 * 4, alphaOf(refs.distance), c0, self, lists.ls + r0 * cap * 4, lists.li + r0 * cap * 4, lists.cnt + r0 * 4, lists.thrS + r0 * 4, lists.thrI + r0 * 4, cap, cc);
 }
@@ -402,7 +405,9 @@ export function fillQuerySelf(heap: KernelHeap, at: number, queries: Int32Array,
 export function queryBlock(heap: KernelHeap, queries: SetLayout, refs: SetLayout, self: number, lists: Lists, scratch: TileScratch, out: number, r0: number, k: number, outIdx: Int32Array, outDist: Float32Array): void {
   const T = scratch.tile;
   seedTile(heap, queries, r0, refs, 0, self + r0 * 4, lists, 0, scratch);
-  for (let c0 = 0; c0 < refs.mp; c0 += T) queryTile(heap, queries, refs, lists, scratch, r0, c0, self + r0 * 4);
+  // the seed left the first tile's scores in the scratch: scanned without a second product
+  // (a third of the arithmetic when the references are one or two tiles, as in IVF lists)
+  for (let c0 = 0; c0 < refs.mp; c0 += T) queryTile(heap, queries, refs, lists, scratch, r0, c0, self + r0 * 4, c0 === 0);
   const rows = Math.min(T, queries.mp - r0);
   finishLists(heap, lists, r0, rows);
   const real = Math.min(rows, queries.m - r0);

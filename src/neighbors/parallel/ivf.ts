@@ -1,4 +1,4 @@
-import { ivfNeighbors, ivfPlan, listMembers, probeLists, type IvfOptions } from '../ivf.js';
+import { fillShortRows, ivfNeighbors, ivfPlan, type IvfOptions } from '../ivf.js';
 import { checkSearchInput, type NeighborGraph } from '../types.js';
 import { localHeap } from './engine.js';
 import { knnPool, resolveThreads } from './pool.js';
@@ -12,9 +12,10 @@ export interface ParallelIvfOptions extends IvfOptions {
 
 /**
  * `ivfNeighbors` on worker threads, the same graph: k-means in one thread
- * (a small sample), assignment split by point ranges, then the lists claimed
- * one at a time by the threads (list sizes vary). The points are copied once
- * into shared memory.
+ * (a small sample), the probed lists of every point split by point ranges,
+ * then every thread searches every list for the points it owns (every
+ * threads-th point), so that each row of the graph has one writer. The
+ * points are copied once into shared memory.
  */
 export async function parallelIvfNeighbors(points: Float32Array, n: number, d: number, k: number, options: ParallelIvfOptions = {}): Promise<NeighborGraph> {
   checkSearchInput(points, n, d, k, 'IVF neighbour search');
@@ -26,24 +27,20 @@ export async function parallelIvfNeighbors(points: Float32Array, n: number, d: n
   new Float32Array(shared).set(points.subarray(0, n * d));
   const pool = knnPool(threads);
   const centroids = await pool.run<Float32Array>({ type: 'ivf-train', points: shared, n, d, plan, distance, seed: options.seed ?? 1 });
-  const assign = new SharedArrayBuffer(n * 4);
+  const probeOf = new SharedArrayBuffer(n * plan.probes * 4);
   const step = Math.ceil(n / threads);
   await Promise.all(
     Array.from({ length: threads }, (_, w) =>
-      pool.runOn(w, { type: 'ivf-assign', points: shared, n, d, from: Math.min(n, w * step), to: Math.min(n, (w + 1) * step), centroids, lists: plan.lists, distance, assign }),
+      pool.runOn(w, { type: 'ivf-probe', points: shared, n, d, from: Math.min(n, w * step), to: Math.min(n, (w + 1) * step), centroids, lists: plan.lists, probes: plan.probes, distance, probeOf }),
     ),
   );
-  const probes = probeLists(localHeap(), centroids, plan.lists, d, plan.probes);
-  const { order, start } = listMembers(new Int32Array(assign), plan.lists);
-  const toShared = (a: Int32Array) => {
-    const b = new SharedArrayBuffer(Math.max(4, a.length * 4));
-    new Int32Array(b).set(a);
-    return b;
-  };
   const indices = new SharedArrayBuffer(n * k * 4);
   const distances = new SharedArrayBuffer(n * k * 4);
-  const control = new SharedArrayBuffer(64);
-  const task = { type: 'ivf-lists' as const, points: shared, n, d, k, distance, order: toShared(order), start: toShared(start), probes: toShared(probes), probeCount: plan.probes, control, indices, distances };
-  await Promise.all(Array.from({ length: threads }, (_, w) => pool.runOn(w, task)));
-  return { n, k, indices: new Int32Array(indices).slice(), distances: new Float32Array(distances).slice() };
+  new Int32Array(indices).fill(-1);
+  new Float32Array(distances).fill(Infinity);
+  const task = { type: 'ivf-lists' as const, points: shared, n, d, k, distance, probeOf, probes: plan.probes, lists: plan.lists, threads, indices, distances };
+  await Promise.all(Array.from({ length: threads }, (_, w) => pool.runOn(w, { ...task, thread: w })));
+  const graph = { n, k, indices: new Int32Array(indices).slice(), distances: new Float32Array(distances).slice() };
+  fillShortRows(localHeap(), points, n, d, k, distance, graph.indices, graph.distances);
+  return graph;
 }

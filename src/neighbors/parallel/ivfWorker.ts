@@ -1,6 +1,6 @@
-import { assignRange, searchList, trainCentroids } from '../ivf.js';
+import { nearestLists, ownedPoints, searchOwned, trainCentroids } from '../ivf.js';
 import { localHeap } from './engine.js';
-import type { IvfAssignTask, IvfListsTask, IvfTrainTask } from './protocol.js';
+import type { IvfListsTask, IvfProbeTask, IvfTrainTask } from './protocol.js';
 
 /** The thread side of the parallel IVF search (./ivf.ts): the same steps as ivfNeighbors, on shared memory. */
 
@@ -9,25 +9,17 @@ export function ivfTrain(task: IvfTrainTask): Float32Array {
   return trainCentroids(localHeap(), points, task.n, task.d, task.plan, task.distance, task.seed);
 }
 
-export function ivfAssign(task: IvfAssignTask): void {
+export function ivfProbe(task: IvfProbeTask): void {
   const points = new Float32Array(task.points, 0, task.n * task.d);
-  assignRange(localHeap(), points, task.d, task.from, task.to, task.centroids, task.lists, task.distance, new Int32Array(task.assign, 0, task.n));
+  nearestLists(localHeap(), points, task.d, task.from, task.to, task.centroids, task.lists, task.probes, task.distance, new Int32Array(task.probeOf, 0, task.n * task.probes));
 }
 
 export function ivfLists(task: IvfListsTask): void {
   const { n, d, k } = task;
   const points = new Float32Array(task.points, 0, n * d);
-  const order = new Int32Array(task.order);
-  const start = new Int32Array(task.start);
-  const probes = new Int32Array(task.probes);
-  const control = new Int32Array(task.control);
   const indices = new Int32Array(task.indices, 0, n * k);
   const distances = new Float32Array(task.distances, 0, n * k);
-  const lists = start.length - 1;
-  const heap = localHeap();
-  for (;;) {
-    const c = Atomics.add(control, 0, 1);
-    if (c >= lists) break;
-    searchList(heap, points, d, k, task.distance, c, order, start, probes, task.probeCount, indices, distances);
-  }
+  const probeOf = new Int32Array(task.probeOf, 0, n * task.probes);
+  searchOwned(localHeap(), points, d, k, task.distance, probeOf, task.probes, task.lists, ownedPoints(n, task.thread, task.threads), indices, distances);
 }
+

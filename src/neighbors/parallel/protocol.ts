@@ -125,9 +125,9 @@ export interface IvfTrainTask {
   seed: number;
 }
 
-/** Nearest centroid of points [from, to) into `assign`. */
-export interface IvfAssignTask {
-  type: 'ivf-assign';
+/** The `probes` nearest centroids of points [from, to) into rows of `probeOf` (n x probes). */
+export interface IvfProbeTask {
+  type: 'ivf-probe';
   points: SharedArrayBuffer;
   n: number;
   d: number;
@@ -135,11 +135,12 @@ export interface IvfAssignTask {
   to: number;
   centroids: Float32Array;
   lists: number;
+  probes: number;
   distance: Distance;
-  assign: SharedArrayBuffer;
+  probeOf: SharedArrayBuffer;
 }
 
-/** Claim lists (atomic counter in `control`) and search each; rows into `indices`/`distances`. */
+/** Search every list for the points this thread owns (every `threads`-th from `thread`); their rows into `indices`/`distances`. */
 export interface IvfListsTask {
   type: 'ivf-lists';
   points: SharedArrayBuffer;
@@ -147,16 +148,16 @@ export interface IvfListsTask {
   d: number;
   k: number;
   distance: Distance;
-  order: SharedArrayBuffer;
-  start: SharedArrayBuffer;
-  probes: SharedArrayBuffer;
-  probeCount: number;
-  control: SharedArrayBuffer;
+  probeOf: SharedArrayBuffer;
+  probes: number;
+  lists: number;
+  thread: number;
+  threads: number;
   indices: SharedArrayBuffer;
   distances: SharedArrayBuffer;
 }
 
-export type Task = IvfTrainTask | IvfAssignTask | IvfListsTask | SelftestTask | ScoreChunkTask | ExactAttachTask | ExactPhaseTask | HnswBuildTask | HnswQueryTask | HnswRefineTask | HnswReleaseTask;
+export type Task = IvfTrainTask | IvfProbeTask | IvfListsTask | SelftestTask | ScoreChunkTask | ExactAttachTask | ExactPhaseTask | HnswBuildTask | HnswQueryTask | HnswRefineTask | HnswReleaseTask;
 export type TaskMessage = Task & { id: number };
 
 export type TaskReply = { id: number; ok: true; result: unknown } | { id: number; ok: false; message: string; stack?: string };

@@ -9,7 +9,7 @@ import { scoreSetWith, type ReferenceSet } from '../../detectors/setScore.js';
 import { kernelExactNeighbors } from '../kernelSearch.js';
 import { exactAttach, exactQueries, exactRefine, exactRelease, exactTiles } from './exactWorker.js';
 import { hnswBuild, hnswQuery, hnswRefine, hnswRelease } from './hnswWorker.js';
-import { ivfAssign, ivfLists, ivfTrain } from './ivfWorker.js';
+import { ivfLists, ivfProbe, ivfTrain } from './ivfWorker.js';
 import type { ScoreChunkTask, TaskMessage, TaskReply } from './protocol.js';
 
 const port = parentPort;
@@ -66,8 +66,8 @@ function handle(task: TaskMessage): { result: unknown; transfer: ArrayBuffer[] }
       const centroids = ivfTrain(task);
       return { result: centroids, transfer: [centroids.buffer as ArrayBuffer] };
     }
-    case 'ivf-assign':
-      ivfAssign(task);
+    case 'ivf-probe':
+      ivfProbe(task);
       return { result: null, transfer: [] };
     case 'ivf-lists':
       ivfLists(task);
