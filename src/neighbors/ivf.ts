@@ -21,7 +21,7 @@ import { checkSearchInput, type Distance, type NeighborGraph } from './types.js'
  *
  * (An earlier version probed per list — every member of a list searched the
  * same lists, those nearest to its centroid — which misses the neighbours
- * across a list's boundary: recall 0.79 against 0.957 per point for the
+ * across a list's boundary: recall 0.79 against 0.954 per point for the
  * same 8 of 316 lists, at 100k on bench/knn.ts's data.)
  */
 
