@@ -89,15 +89,35 @@ def recall_at_k(found, queries, truth, k):
     return hits / float(len(queries) * k)
 
 
-def faiss_exact(a):
+def load_graph_task(a):
+    """faiss on a.threads threads; the points, labels, the recall queries and their true neighbours."""
     import faiss
 
     faiss.omp_set_num_threads(a.threads)
     X, labels = load(a.dir)
-    n, d = X.shape
-    k = a.k
     queries = np.load(os.path.join(a.dir, "queries.npy"))
     truth = np.load(os.path.join(a.dir, "truth.npy"))
+    return faiss, X, labels, queries, truth
+
+
+def search_runs(index, X, labels, queries, truth, k, build, settings, apply):
+    """Every point's k neighbours (self dropped) under each search setting: time, recall and the scores' AUROCs."""
+    runs = []
+    for value in settings:
+        apply(value)
+        t1 = time.perf_counter()
+        D, I = index.search(X, k + 1)
+        I, D = drop_self(I, D, k)
+        slof, kd = slof_kdist(I, np.sqrt(np.maximum(D, 0)), k)
+        search = time.perf_counter() - t1
+        runs.append({"search_seconds": search, "seconds": build + search, "recall": recall_at_k(I[queries], queries, truth, k), "auroc_slof": auroc(slof, labels), "auroc_kdist": auroc(kd, labels)})
+    return runs
+
+
+def faiss_exact(a):
+    faiss, X, labels, queries, truth = load_graph_task(a)
+    n, d = X.shape
+    k = a.k
     cpu0 = cpu_seconds()
     t0 = time.perf_counter()
     index = faiss.IndexFlatL2(d)
@@ -163,61 +183,44 @@ def faiss_sampled(a):
 
 
 def faiss_hnsw(a):
-    import faiss
-
-    faiss.omp_set_num_threads(a.threads)
-    X, labels = load(a.dir)
+    faiss, X, labels, queries, truth = load_graph_task(a)
     n, d = X.shape
     k = a.k
-    queries = np.load(os.path.join(a.dir, "queries.npy"))
-    truth = np.load(os.path.join(a.dir, "truth.npy"))
     cpu0 = cpu_seconds()
     t0 = time.perf_counter()
     index = faiss.IndexHNSWFlat(d, a.M)
     index.hnsw.efConstruction = a.efc
     index.add(X)
     build = time.perf_counter() - t0
-    runs = []
-    for ef in [int(v) for v in a.ef.split(",")]:
+    efs = [int(v) for v in a.ef.split(",")]
+
+    def set_ef(ef):
         index.hnsw.efSearch = max(ef, k + 1)
-        t1 = time.perf_counter()
-        D, I = index.search(X, k + 1)
-        I, D = drop_self(I, D, k)
-        slof, kd = slof_kdist(I, np.sqrt(np.maximum(D, 0)), k)
-        search = time.perf_counter() - t1
-        runs.append({"ef": ef, "search_seconds": search, "seconds": build + search, "recall": recall_at_k(I[queries], queries, truth, k), "auroc_slof": auroc(slof, labels), "auroc_kdist": auroc(kd, labels)})
+
+    runs = [{"ef": ef, **run} for ef, run in zip(efs, search_runs(index, X, labels, queries, truth, k, build, efs, set_ef))]
     return {"peer": "faiss_hnsw", "n": n, "d": d, "k": k, "threads": a.threads, "M": a.M, "efc": a.efc, "build_seconds": build, "runs": runs, "cpu_seconds": cpu_seconds() - cpu0, "maxrss_mb": maxrss_mb()}
 
 
 def faiss_ivf(a):
     """IndexIVFFlat as src/neighbors/ivf.ts plans it: round(sqrt(n)) lists trained on 40 x lists points, 10 iterations; every point searched with nprobe lists."""
-    import faiss
-
-    faiss.omp_set_num_threads(a.threads)
-    X, labels = load(a.dir)
+    faiss, X, labels, queries, truth = load_graph_task(a)
     n, d = X.shape
     k = a.k
     lists = a.lists or max(1, min(round(n**0.5), n // (2 * (k + 1))))
-    queries = np.load(os.path.join(a.dir, "queries.npy"))
-    truth = np.load(os.path.join(a.dir, "truth.npy"))
     cpu0 = cpu_seconds()
     t0 = time.perf_counter()
     quantizer = faiss.IndexFlatL2(d)
     index = faiss.IndexIVFFlat(quantizer, d, lists)
     index.cp.niter = 10
-    sample = X[np.random.default_rng(1).permutation(n)[: min(n, 40 * lists)]]
-    index.train(sample)
+    index.train(X[np.random.default_rng(1).permutation(n)[: min(n, 40 * lists)]])
     index.add(X)
     build = time.perf_counter() - t0
-    runs = []
-    for probes in [int(v) for v in a.probes.split(",")]:
-        index.nprobe = min(probes, lists)
-        t1 = time.perf_counter()
-        D, I = index.search(X, k + 1)
-        I, D = drop_self(I, D, k)
-        slof, kd = slof_kdist(I, np.sqrt(np.maximum(D, 0)), k)
-        search = time.perf_counter() - t1
-        runs.append({"probes": probes, "search_seconds": search, "seconds": build + search, "recall": recall_at_k(I[queries], queries, truth, k), "auroc_slof": auroc(slof, labels), "auroc_kdist": auroc(kd, labels)})
+    probes = [int(v) for v in a.probes.split(",")]
+
+    def set_probes(p):
+        index.nprobe = min(p, lists)
+
+    runs = [{"probes": p, **run} for p, run in zip(probes, search_runs(index, X, labels, queries, truth, k, build, probes, set_probes))]
     return {"peer": "faiss_ivf", "n": n, "d": d, "k": k, "threads": a.threads, "lists": lists, "build_seconds": build, "runs": runs, "cpu_seconds": cpu_seconds() - cpu0, "maxrss_mb": maxrss_mb()}
 
 
