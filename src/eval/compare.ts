@@ -37,6 +37,8 @@ export interface RunComparison {
   readonly poisonRecall: number | null;
   readonly cleanDropped: number | null;
   readonly seconds: number;
+  /** Final accuracy per class (runs from before it was recorded: null). */
+  readonly accuracyByClass: Record<string, number> | null;
 }
 
 export function readSummary(pathOrDir: string): RunSummary {
@@ -83,6 +85,7 @@ export function compareRun(summary: RunSummary, dir: string, name = basename(dir
     poisonRecall: readmission ? (poisonsRemaining !== null && poisonCount ? 1 - poisonsRemaining / poisonCount : null) : (last?.poisonRecall ?? null),
     cleanDropped: readmission ? readmission.cleanDropped : (last?.cleanDropped ?? null),
     seconds: summary.timings.totalSeconds,
+    accuracyByClass: summary.eval.accuracyByClass ?? null,
   };
 }
 
@@ -115,4 +118,30 @@ export function formatComparisonMarkdown(rows: readonly RunComparison[]): string
   const head = `| ${COLUMNS.map(([h]) => h).join(' | ')} |`;
   const sep = `|${COLUMNS.map(() => '---').join('|')}|`;
   return [head, sep, ...rows.map((r) => `| ${COLUMNS.map(([, f]) => f(r)).join(' | ')} |`)].join('\n');
+}
+
+/**
+ * Accuracy per class, one column per run; after the first run each cell also
+ * shows its difference from the first in points — where a filter's dropped
+ * data costs accuracy. Classes in first-seen order; runs without per-class
+ * figures show "–".
+ */
+export function formatClassTable(rows: readonly RunComparison[], markdown = false): string {
+  const classes = [...new Set(rows.flatMap((r) => Object.keys(r.accuracyByClass ?? {})))];
+  if (!classes.length) return 'no run has per-class accuracy (summary.json → eval.accuracyByClass; runs trained before it was recorded do not have it)';
+  const base = rows[0].accuracyByClass;
+  const cell = (r: RunComparison, i: number, c: string) => {
+    const v = r.accuracyByClass?.[c];
+    if (v === undefined) return '–';
+    const ref = base?.[c];
+    if (i === 0 || ref === undefined) return v.toFixed(3);
+    const diff = (v - ref) * 100;
+    return `${v.toFixed(3)} (${diff >= 0 ? '+' : '−'}${Math.abs(diff).toFixed(1)})`;
+  };
+  const head = ['class', ...rows.map((r) => r.name)];
+  const body = classes.map((c) => [c, ...rows.map((r, i) => cell(r, i, c))]);
+  if (markdown) return [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...body.map((b) => `| ${b.join(' | ')} |`)].join('\n');
+  const widths = head.map((_, c) => Math.max(...[head, ...body].map((row) => row[c].length)));
+  const line = (row: string[]) => row.map((v, c) => (c === 0 ? v.padEnd(widths[c]) : v.padStart(widths[c]))).join('  ');
+  return [line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(line)].join('\n');
 }

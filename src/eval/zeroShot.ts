@@ -63,6 +63,8 @@ export interface AttackEvalSet {
 
 export interface ZeroShotResult {
   readonly cleanAccuracy: number;
+  /** Accuracy over each class's test images, by class name (classes without test images left out): where a filter's dropped data costs. */
+  readonly accuracyByClass: Record<string, number>;
   /** Share of triggered non-target test images classified as the target (mean over triggers); null without an attack. */
   readonly attackSuccessRate: number | null;
   /** ASR of each test-time trigger, when there is an attack. */
@@ -79,7 +81,20 @@ export async function evaluateZeroShot(
   const classEmb = await classEmbeddings(model, test.classNames, templates);
   const pred = await zeroShotPredict(model, test, classEmb);
   let correct = 0;
-  for (let i = 0; i < pred.length; i++) if (pred[i] === test.label(i)) correct++;
+  const classCount = new Int32Array(test.classNames.length);
+  const classCorrect = new Int32Array(test.classNames.length);
+  for (let i = 0; i < pred.length; i++) {
+    const label = test.label(i);
+    classCount[label]++;
+    if (pred[i] === label) {
+      correct++;
+      classCorrect[label]++;
+    }
+  }
+  const accuracyByClass: Record<string, number> = {};
+  test.classNames.forEach((name, c) => {
+    if (classCount[c] > 0) accuracyByClass[name] = classCorrect[c] / classCount[c];
+  });
   let asr: number | null = null;
   let byTrigger: Record<string, number> | null = null;
   if (attack && attack.sets.length) {
@@ -100,5 +115,5 @@ export async function evaluateZeroShot(
     }
     asr = sum / attack.sets.length;
   }
-  return { cleanAccuracy: pred.length ? correct / pred.length : 0, attackSuccessRate: asr, attackSuccessByTrigger: byTrigger };
+  return { cleanAccuracy: pred.length ? correct / pred.length : 0, accuracyByClass, attackSuccessRate: asr, attackSuccessByTrigger: byTrigger };
 }

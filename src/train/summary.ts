@@ -33,7 +33,7 @@ export interface RunSummary {
   status: RunStatus;
   dataset: { name: string; trainSize: number; testSize: number; skipped?: unknown };
   epochs: EpochRecord[];
-  eval: { cleanAccuracy: number | null; attackSuccessRate: number | null; attackSuccessByTrigger?: Record<string, number> };
+  eval: { cleanAccuracy: number | null; attackSuccessRate: number | null; accuracyByClass?: Record<string, number>; attackSuccessByTrigger?: Record<string, number> };
   poison: PoisonSummary | null;
   /** Filled by the backdoor filter hook (see `filter/`). */
   filter: Record<string, unknown> | null;

@@ -263,7 +263,7 @@ export class Trainer {
         };
         this.summary.epochs.push(record);
         if (ev) {
-          this.summary.eval = { cleanAccuracy: ev.cleanAccuracy, attackSuccessRate: ev.attackSuccessRate };
+          this.summary.eval = { cleanAccuracy: ev.cleanAccuracy, attackSuccessRate: ev.attackSuccessRate, accuracyByClass: ev.accuracyByClass };
           if (ev.attackSuccessByTrigger && Object.keys(ev.attackSuccessByTrigger).length > 1) {
             this.summary.eval.attackSuccessByTrigger = ev.attackSuccessByTrigger;
             const perTrigger: Record<string, number> = {};

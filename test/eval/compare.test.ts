@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { compareRun } from '../../src/eval/compare.js';
+import { compareRun, formatClassTable } from '../../src/eval/compare.js';
 import type { RunSummary } from '../../src/train/summary.js';
 
 function summary(filter: unknown): RunSummary {
@@ -31,5 +31,30 @@ describe('compareRun', () => {
     const r = compareRun(summary({ detector: 'slof', mode: 'during', probe: null, rounds, readmission }), 'runs/x');
     expect(r).toMatchObject({ filter: 'slof+readmit (during, rewind@4)', decidingAuroc: 0.97, poisonsRemaining: 3, cleanDropped: 20 });
     expect(r.poisonRecall).toBeCloseTo(0.7, 12);
+  });
+});
+
+describe('formatClassTable', () => {
+  const withClasses = (accuracyByClass: Record<string, number> | undefined) => {
+    const s = summary(null);
+    return { ...s, eval: { ...s.eval, ...(accuracyByClass ? { accuracyByClass } : {}) } } as RunSummary;
+  };
+
+  it('lists every class, each run after the first with its difference from the first in points', () => {
+    const rows = [
+      compareRun(withClasses({ sandal: 0.95, 'ankle boot': 0.9 }), 'runs/clean'),
+      compareRun(withClasses({ sandal: 0.912, 'ankle boot': 0.9 }), 'runs/filtered'),
+      compareRun(withClasses(undefined), 'runs/old'),
+    ];
+    expect(rows[2].accuracyByClass).toBeNull();
+    const lines = formatClassTable(rows).split('\n');
+    expect(lines[0].split(/\s+/)).toEqual(['class', 'clean', 'filtered', 'old']);
+    expect(lines[2].replace(/\s+/g, ' ')).toBe('sandal 0.950 0.912 (−3.8) –');
+    expect(lines[3].replace(/\s+/g, ' ')).toBe('ankle boot 0.900 0.900 (+0.0) –');
+    expect(formatClassTable(rows, true).split('\n')[2]).toBe('| sandal | 0.950 | 0.912 (−3.8) | – |');
+  });
+
+  it('says so when no run has per-class figures', () => {
+    expect(formatClassTable([compareRun(withClasses(undefined), 'runs/old')])).toMatch(/no run has per-class accuracy/);
   });
 });
