@@ -29,6 +29,11 @@ describe('CLI: backdoor filter, score, compare, poison, demo', () => {
     const rows = JSON.parse(cmp.stdout);
     expect(rows).toHaveLength(2);
     expect(rows[0]).toMatchObject({ attack: 'badnets', poisonCount: 10, decidingEpoch: 1 });
+    // the quickstart has 12 classes, each with test images: one accuracy per class
+    expect(Object.keys(s.eval.accuracyByClass)).toHaveLength(12);
+    const byClass = runCli(['compare', out, out, '--by-class']);
+    expect(byClass.status).toBe(0);
+    expect(byClass.stdout).toMatch(/^red circle\s+\d\.\d{3}\s+\d\.\d{3} \(\+0\.0\)$/m);
   });
 
   it('score reads .npy embeddings, prints AUROC against labels, and writes a CSV', () => {
