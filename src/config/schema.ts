@@ -270,6 +270,13 @@ export const filterSchema = z
         quantile: fraction.default(0.01),
         /** The bar for what the trigger probe holds (its drops, and drops it ranks like its seeds): the kept samples' median; 1 = never. */
         heldQuantile: fraction.default(0.5),
+        /**
+         * What the probe holds stays held only when its caption is within this cosine (under the judge) of
+         * a caption in the seeds' largest caption group — a targeted backdoor's poisons all caption its
+         * target; the rest is judged like any drop. -1 (default): everything the probe holds stays held.
+         * It must sit between the similarity of captions of one concept and of two: Fashion-MNIST 0.7-0.8.
+         */
+        conceptSimilarity: z.number().min(-1).max(1).default(-1),
         /** Kept samples sampled for the quantile. */
         references: positiveInt.default(8192),
       })

@@ -12,7 +12,7 @@ import { writeNpy } from '../util/npy.js';
 import { Rng } from '../util/rng.js';
 import { decideWeights } from './policy.js';
 import { probeDrops } from './probe.js';
-import { decideReadmission, rowCosines, sampleRows } from './readmit.js';
+import { decideReadmission, inConcept, rowCosines, sampleRows, seedConcept, type SeedConcept } from './readmit.js';
 
 /** One scoring round, as recorded in `summary.json` under `filter.rounds`. */
 export interface FilterRound {
@@ -59,8 +59,12 @@ export interface ReadmissionRecord {
   seconds: number;
   /** Dropped samples judged. */
   candidates: number;
-  /** Candidates the trigger probe holds (its drops, and drops a probe fit ranked like its seeds): judged at `heldQuantile`. */
+  /** Candidates the trigger probe holds (its drops, and drops a probe fit ranked like its seeds). */
   heldByProbe: number;
+  /** Of them, those whose caption names the seeds' concept (`readmit.conceptSimilarity`): judged at `heldQuantile`. */
+  heldInConcept: number;
+  /** The seeds' largest caption group: its anchor sample and size (null: no seeds among the candidates, or the rule off). */
+  concept: { anchor: number; seeds: number; caption: string } | null;
   readmitted: number;
   /** Re-admitted samples the probe held. */
   readmittedHeld: number;
@@ -269,6 +273,8 @@ export class BackdoorFilter implements TrainHook {
     rows.set(dropped);
     rows.set(kept, dropped.length);
     const { images, captions } = await this.judgeEmbeddings(ctx, cfg, rows);
+    const heldByProbe = held.reduce((a, h) => a + h, 0);
+    const concept = this.holdConcept(captions, d, dropped, held, cfg.readmit.conceptSimilarity);
     const agreement = rowCosines(images, captions, rows.length, d);
     const decision = decideReadmission(agreement.subarray(0, dropped.length), held, agreement.subarray(dropped.length), cfg.readmit.quantile, cfg.readmit.heldQuantile);
     let readmittedHeld = 0;
@@ -289,7 +295,9 @@ export class BackdoorFilter implements TrainHook {
       epoch: ctx.epoch,
       seconds: (performance.now() - t0) / 1000,
       candidates: dropped.length,
-      heldByProbe: held.reduce((a, h) => a + h, 0),
+      heldByProbe,
+      heldInConcept: held.reduce((a, h) => a + h, 0),
+      concept: concept ? { anchor: dropped[concept.anchor], seeds: concept.seeds.length, caption: ctx.trainSet.caption(dropped[concept.anchor]) } : null,
       readmittedHeld,
       readmitted: decision.readmitted.length,
       readmittedPoisons,
@@ -302,10 +310,33 @@ export class BackdoorFilter implements TrainHook {
     ctx.recorder.log({ 'filter/readmitted': decision.readmitted.length, 'filter/readmitted_poisons': readmittedPoisons }, ctx.epoch);
     ctx.log(
       `filter re-admission after epoch ${ctx.epoch}: ${decision.readmitted.length} of ${dropped.length} dropped samples agree with their captions ` +
-        `(cos > ${fmt(this.readmission.threshold, 3)}, the kept samples' ${cfg.readmit.quantile} quantile; for the ${this.readmission.heldByProbe} the trigger probe holds, ` +
+        `(cos > ${fmt(this.readmission.threshold, 3)}, the kept samples' ${cfg.readmit.quantile} quantile; for the ${this.readmission.heldInConcept} the trigger probe holds` +
+        `${concept ? ` captioned like its seeds' largest group (${concept.seeds.length} seeds, "${this.readmission.concept?.caption}")` : ''}, ` +
         `${this.readmission.heldThreshold === null ? 'never' : `cos > ${fmt(this.readmission.heldThreshold, 3)}, their ${cfg.readmit.heldQuantile} quantile`}: ${readmittedHeld} back)` +
         (truth ? `; ${readmittedPoisons} of them poisons, ${poisonsRemaining} poisons training, ${cleanDropped} clean still dropped` : ''),
     );
+  }
+
+  /**
+   * Narrow `held` (over the candidates, `dropped`) to the candidates whose
+   * caption is within `similarity` of a caption of the seeds' largest caption
+   * group (the seeds are among the candidates: they were dropped); the rest
+   * are judged like any drop. -1 keeps every hold. Captions are the first
+   * rows of `captions`, in `dropped` order.
+   */
+  private holdConcept(captions: Float32Array, d: number, dropped: Int32Array, held: Uint8Array, similarity: number): SeedConcept | null {
+    if (similarity <= -1) return null;
+    const position = new Map<number, number>();
+    dropped.forEach((i, r) => position.set(i, r));
+    const seedRows = Int32Array.from([...this.seeds].map((i) => position.get(i)).filter((r): r is number => r !== undefined)).sort();
+    const concept = seedConcept(captions, d, seedRows, similarity);
+    if (!concept) return null;
+    const heldRows = Int32Array.from({ length: held.length }, (_, r) => r).filter((r) => held[r] === 1);
+    const member = inConcept(captions, d, heldRows, concept, similarity);
+    heldRows.forEach((r, t) => {
+      held[r] = member[t];
+    });
+    return concept;
   }
 
   /**

@@ -70,7 +70,10 @@ describe('backdoor filter hook', () => {
     expect(s.epochs.slice(2).map((e) => e.activeSamples)).toEqual([trained, trained, trained]);
   });
 
-  it('re-admits, after the rewind, the dropped samples whose captions the rewound model agrees with; what the probe holds at a higher bar', async () => {
+  it.each([
+    ['everything the probe holds', -1],
+    ['what the probe holds captioned like the seeds\' largest caption group', 0.9],
+  ])('re-admits, after the rewind, the dropped samples whose captions the rewound model agrees with; %s at a higher bar', async (_what, conceptSimilarity) => {
     const out = tempDir();
     const config = tinyConfig({
       out,
@@ -85,7 +88,7 @@ describe('backdoor filter hook', () => {
         referenceRepeats: 2,
         k: 8,
         probe: { seedZ: 4, minSeeds: 2 },
-        readmit: { enabled: true, after: 1, quantile: 0.05, heldQuantile: 0.5 },
+        readmit: { enabled: true, after: 1, quantile: 0.05, heldQuantile: 0.5, conceptSimilarity },
         saveEmbeddings: true,
       },
     });
@@ -96,36 +99,53 @@ describe('backdoor filter hook', () => {
     expect(readmission.epoch).toBe(3);
     const rounds = filter.rounds.map((r) => ({ r, csv: readCsv(join(out, `scores-epoch${r.epoch}.csv`)) }));
     // held: dropped after a round whose probe fit ranked it like its seeds (this includes the probe's own drops)
-    const held = new Set(rounds.flatMap(({ csv }) => csv.filter((x) => Number(x.weight) === 0 && x.probe !== '' && Number(x.probe) > 0).map((x) => Number(x.index))));
+    const probeHeld = new Set(rounds.flatMap(({ csv }) => csv.filter((x) => Number(x.weight) === 0 && x.probe !== '' && Number(x.probe) > 0).map((x) => Number(x.index))));
     const byProbe = rounds.flatMap(({ r, csv }) => csv.filter((x) => Number(x.weight) === 0 && x.score !== '' && Number(x.score) < r.cut!).map((x) => Number(x.index)));
     expect(byProbe.length).toBeGreaterThan(0);
-    for (const i of byProbe) expect(held.has(i)).toBe(true);
+    for (const i of byProbe) expect(probeHeld.has(i)).toBe(true);
     const last = rounds[rounds.length - 1].csv;
     const dropped = last.filter((x) => Number(x.weight) === 0).map((x) => Number(x.index));
     expect(readmission.candidates).toBe(dropped.length);
-    expect(readmission.heldByProbe).toBe(held.size);
-    expect(held.size).toBeGreaterThan(0);
-    expect(held.size).toBeLessThan(dropped.length);
+    expect(readmission.heldByProbe).toBe(probeHeld.size);
+    expect(probeHeld.size).toBeGreaterThan(0);
+    expect(probeHeld.size).toBeLessThan(dropped.length);
     const ckpt = await loadCheckpoint(out);
     ckpt.model.dispose();
-    const back = new Set(dropped.filter((i) => ckpt.sampleWeights[i] === 1));
-    expect(back.size).toBe(readmission.readmitted);
-    expect(readmission.readmittedHeld).toBe([...back].filter((i) => held.has(i)).length);
-    expect(readmission.readmittedPoisons).toBe([...back].filter((i) => last[i].poisoned === '1').length);
-    // The decision, recomputed from the judge's saved embeddings: the bars are the kept samples' 5% quantile and median of cos(image, caption).
     const images = readNpyMatrix(join(out, 'readmit-epoch3-images.npy'));
     const captions = readNpyMatrix(join(out, 'readmit-epoch3-captions.npy'));
     const d = images.cols;
-    const cos = (i: number) => {
+    const unitDot = (x: Float32Array | Float64Array, i: number, y: Float32Array | Float64Array, j: number) => {
       let ab = 0, aa = 0, bb = 0;
       for (let f = 0; f < d; f++) {
-        const a = images.data[i * d + f], b = captions.data[i * d + f];
+        const a = x[i * d + f], b = y[j * d + f];
         ab += a * b;
         aa += a * a;
         bb += b * b;
       }
       return ab / Math.sqrt(aa * bb);
     };
+    // what stays held: with the concept rule, the holds whose caption is within the similarity of a caption of
+    // the seeds' largest caption group (recomputed from the saved seeds and caption embeddings)
+    let held = probeHeld;
+    if (conceptSimilarity > -1) {
+      const seeds = ((ckpt.state.hooks as Record<string, { seeds: number[] }>)['backdoor-filter'].seeds ?? []).slice().sort((a, b) => a - b);
+      expect(seeds.length).toBeGreaterThan(1);
+      const near = (i: number, j: number) => unitDot(captions.data, i, captions.data, j) >= conceptSimilarity;
+      const counts = seeds.map((a) => seeds.filter((b) => near(a, b)).length);
+      const anchor = seeds[counts.indexOf(Math.max(...counts))];
+      const group = seeds.filter((b) => near(anchor, b));
+      expect(readmission.concept).toMatchObject({ anchor, seeds: group.length });
+      held = new Set([...probeHeld].filter((i) => group.some((g) => near(i, g))));
+      expect(readmission.concept!.caption).toMatch(/^a .+/);
+      expect(held.size).toBeLessThan(probeHeld.size); // on this run the rule narrows the holds, so the decision below tests it
+    } else expect(readmission.concept).toBeNull();
+    expect(readmission.heldInConcept).toBe(held.size);
+    const back = new Set(dropped.filter((i) => ckpt.sampleWeights[i] === 1));
+    expect(back.size).toBe(readmission.readmitted);
+    expect(readmission.readmittedHeld).toBe([...back].filter((i) => held.has(i)).length);
+    expect(readmission.readmittedPoisons).toBe([...back].filter((i) => last[i].poisoned === '1').length);
+    // The decision, recomputed from the judge's saved embeddings: the bars are the kept samples' 5% quantile and median of cos(image, caption).
+    const cos = (i: number) => unitDot(images.data, i, captions.data, i);
     const keptCos = last.filter((x) => Number(x.weight) > 0).map((x) => cos(Number(x.index))).sort((a, b) => a - b);
     const at = (q: number) => {
       const pos = q * (keptCos.length - 1);
