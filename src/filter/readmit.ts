@@ -1,4 +1,6 @@
 import type { Rng } from '../util/rng.js';
+import { normalizeRows } from '../eval/zeroShot.js';
+import { gatherRows } from '../neighbors/reference.js';
 import { quantileSorted } from './policy.js';
 
 /**
@@ -20,11 +22,12 @@ import { quantileSorted } from './policy.js';
  * trigger probe's reason to exist: poisons whose images already look like the
  * target agree with their target captions under a clean model too, so what
  * the probe holds (its drops, and the drops it ranks like its seeds) must
- * agree at least as well as the median kept sample — when its caption names
- * the concept the seeds' captions name: a targeted backdoor teaches the
- * trigger to mean the target, so every poison's caption describes the target
- * (on Fashion-MNIST, the probe's holds are mostly clean sandals captioned
- * "sandal"; the poisons it holds all say "ankle boot"). It fails by design for clean-label poisons, whose
+ * agree at least as well as the median kept sample. With the opt-in concept
+ * hold, only when its caption is like the seeds' largest caption group: a
+ * targeted backdoor teaches the trigger to mean the target, so every poison
+ * is captioned with the target, while a clean hold need not be (on
+ * Fashion-MNIST a third of the probe's holds in a clean run are sandals
+ * captioned "sandal"). It fails by design for clean-label poisons, whose
  * captions do describe their images — those the density rounds do not find
  * either.
  */
@@ -86,18 +89,6 @@ export function decideReadmission(candidateAgreement: Float64Array, held: Uint8A
   return { threshold, heldThreshold, readmitted: Int32Array.from(rows) };
 }
 
-/** Row r of a row-major [n, d] matrix scaled to unit length (zero rows stay zero). */
-function unitRows(x: Float32Array, n: number, d: number): Float32Array {
-  const out = new Float32Array(n * d);
-  for (let r = 0; r < n; r++) {
-    let s = 0;
-    for (let f = 0; f < d; f++) s += x[r * d + f] * x[r * d + f];
-    const inv = s > 0 ? 1 / Math.sqrt(s) : 0;
-    for (let f = 0; f < d; f++) out[r * d + f] = x[r * d + f] * inv;
-  }
-  return out;
-}
-
 function dot(a: Float32Array, i: number, b: Float32Array, j: number, d: number): number {
   let s = 0;
   for (let f = 0; f < d; f++) s += a[i * d + f] * b[j * d + f];
@@ -113,13 +104,14 @@ export interface SeedConcept {
 
 /**
  * The largest group of seed captions: the seed whose caption is within cosine
- * `similarity` of the most other seed captions, and those seeds. A targeted
- * attack's detected poisons all caption its target, so their group outnumbers
- * any group of clean outliers' captions. Null without seeds.
+ * `similarity` of the most other seed captions, and those seeds. When the
+ * seeds are mostly poisons of a targeted attack, that is the target's group
+ * (Fashion-MNIST at 1%); when clean outliers outnumber the detected poisons
+ * it is a clean concept's (at 0.1%: sandals, trousers). Null without seeds.
  */
 export function seedConcept(captions: Float32Array, d: number, seedRows: Int32Array, similarity: number): SeedConcept | null {
   if (seedRows.length === 0) return null;
-  const unit = unitRows(gatherCaptionRows(captions, d, seedRows), seedRows.length, d);
+  const unit = normalizeRows(gatherRows(captions, d, seedRows), d);
   const m = seedRows.length;
   let best = -1;
   let anchor = 0;
@@ -135,16 +127,10 @@ export function seedConcept(captions: Float32Array, d: number, seedRows: Int32Ar
   return { anchor: seedRows[anchor], seeds: Int32Array.from(group) };
 }
 
-function gatherCaptionRows(x: Float32Array, d: number, rows: Int32Array): Float32Array {
-  const out = new Float32Array(rows.length * d);
-  rows.forEach((r, t) => out.set(x.subarray(r * d, r * d + d), t * d));
-  return out;
-}
-
 /** 1 for each of `rows` whose caption is within cosine `similarity` of a caption of the concept's seeds. */
 export function inConcept(captions: Float32Array, d: number, rows: Int32Array, concept: SeedConcept, similarity: number): Uint8Array {
-  const a = unitRows(gatherCaptionRows(captions, d, rows), rows.length, d);
-  const b = unitRows(gatherCaptionRows(captions, d, concept.seeds), concept.seeds.length, d);
+  const a = normalizeRows(gatherRows(captions, d, rows), d);
+  const b = normalizeRows(gatherRows(captions, d, concept.seeds), d);
   return Uint8Array.from(rows, (_, r) => {
     for (let t = 0; t < concept.seeds.length; t++) if (dot(a, r, b, t, d) >= similarity) return 1;
     return 0;
