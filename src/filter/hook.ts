@@ -404,9 +404,15 @@ export class BackdoorFilter implements TrainHook {
       poisonRecall = truth.indices.length ? counts.poisonWeightRemoved / truth.indices.length : null;
     }
     if (allEmbeddings && cfg.saveEmbeddings) {
-      const file = join(ctx.outDir, `embeddings-epoch${epoch}.npy`);
-      writeNpy(file, allEmbeddings, [weights.size, d]);
-      ctx.recorder.addArtifact(file, `embeddings/embeddings-epoch${epoch}.npy`);
+      // the captions under the same model too: what it believes of each pair (the re-admission's judge writes its own)
+      const captions = await ctx.model.embedTexts(Array.from(everyRow, (i) => ctx.trainSet.caption(i)));
+      for (const [name, data] of [
+        [`embeddings-epoch${epoch}.npy`, allEmbeddings],
+        [`caption-embeddings-epoch${epoch}.npy`, captions],
+      ] as const) {
+        writeNpy(join(ctx.outDir, name), data, [weights.size, d]);
+        ctx.recorder.addArtifact(join(ctx.outDir, name), `embeddings/${name}`);
+      }
     }
     let scoresFile: string | null = null;
     if (cfg.writeScores) {

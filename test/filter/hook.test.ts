@@ -49,6 +49,11 @@ describe('backdoor filter hook', () => {
     const saved = readNpyMatrix(join(out, 'embeddings-epoch2.npy'));
     expect([saved.rows, saved.cols]).toEqual([512, config.model.embedDim]);
     expect(Array.from(saved.data).every(Number.isFinite)).toBe(true);
+    // and every caption's, under the same model: equal captions, equal rows
+    const savedCaptions = readNpyMatrix(join(out, 'caption-embeddings-epoch2.npy'));
+    expect([savedCaptions.rows, savedCaptions.cols]).toEqual([512, config.model.embedDim]);
+    expect(Array.from(savedCaptions.data).every(Number.isFinite)).toBe(true);
+    expect(new Set(Array.from({ length: 512 }, (_, i) => savedCaptions.data.slice(i * saved.cols, (i + 1) * saved.cols).join(','))).size).toBeLessThan(512);
     expect(filter.rounds.some((r) => r.probeDropped > 0)).toBe(true);
     for (const r of csv) expect(Number(r.weight)).toBe(ckpt.sampleWeights[Number(r.index)]);
     const poisonsDropped = zero.filter((r) => r.poisoned === '1').length;
