@@ -277,6 +277,12 @@ export const filterSchema = z
          * It must sit between the similarity of captions of one concept and of two: Fashion-MNIST 0.7-0.8.
          */
         conceptSimilarity: z.number().min(-1).max(1).default(-1),
+        /**
+         * What the probe holds stays held only when the filtering rounds' model agreed with its caption by
+         * more than the judge does — by more than this quantile of the same gap over the kept samples: a
+         * backdoored model believes its poisons' captions, a clean judge does not. Unset (default): off.
+         */
+        beliefQuantile: fraction.optional(),
         /** Kept samples sampled for the quantile. */
         references: positiveInt.default(8192),
       })

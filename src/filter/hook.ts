@@ -12,7 +12,10 @@ import { writeNpy } from '../util/npy.js';
 import { Rng } from '../util/rng.js';
 import { decideWeights } from './policy.js';
 import { probeDrops } from './probe.js';
-import { decideReadmission, inConcept, rowCosines, sampleRows, seedConcept, type SeedConcept } from './readmit.js';
+import { decideReadmission, inConcept, quantile, rowCosines, sampleRows, seedConcept, type SeedConcept } from './readmit.js';
+
+/** No agreement recorded yet (agreements are cosines, in [-1, 1]). */
+const BELIEF_NONE = -2;
 
 /** One scoring round, as recorded in `summary.json` under `filter.rounds`. */
 export interface FilterRound {
@@ -61,8 +64,12 @@ export interface ReadmissionRecord {
   candidates: number;
   /** Candidates the trigger probe holds (its drops, and drops a probe fit ranked like its seeds). */
   heldByProbe: number;
-  /** Of them, those whose caption names the seeds' concept (`readmit.conceptSimilarity`): judged at `heldQuantile`. */
-  heldInConcept: number;
+  /** Of them, those whose caption names the seeds' concept (`readmit.conceptSimilarity`; null when off). */
+  heldInConcept: number | null;
+  /** Of those, the ones the rounds' models believed more than the judge (`readmit.beliefQuantile`; null when off): judged at `heldQuantile`. */
+  heldBelieved: number | null;
+  /** The kept samples' `beliefQuantile` of belief minus judge agreement (null when off). */
+  beliefThreshold: number | null;
   /** The seeds' largest caption group: its anchor sample and size (null: no seeds among the candidates, or the rule off). */
   concept: { anchor: number; seeds: number; caption: string } | null;
   readmitted: number;
@@ -148,20 +155,36 @@ export class BackdoorFilter implements TrainHook {
    * seeds (decision value > 0) in any round.
    */
   private probeHeld = new Set<number>();
+  /**
+   * Per sample, the highest agreement cos(image, own caption) under the
+   * filtering rounds' models (`readmit.beliefQuantile`; BELIEF_NONE before a
+   * round has seen it): what the possibly backdoored model believes.
+   */
+  private belief: Float32Array | null = null;
   private readmission: ReadmissionRecord | null = null;
 
   constructor(private readonly options: FilterOptions = {}) {}
 
   saveState(): unknown {
-    return { rounds: this.rounds, seeds: [...this.seeds], probeHeld: [...this.probeHeld], readmission: this.readmission };
+    return { rounds: this.rounds, seeds: [...this.seeds], probeHeld: [...this.probeHeld], readmission: this.readmission, ...(this.belief ? { belief: Array.from(this.belief) } : {}) };
   }
 
   restoreState(state: unknown): void {
-    const saved = state as { rounds?: FilterRound[]; seeds?: number[]; probeHeld?: number[]; readmission?: ReadmissionRecord | null };
+    const saved = state as { rounds?: FilterRound[]; seeds?: number[]; probeHeld?: number[]; readmission?: ReadmissionRecord | null; belief?: number[] };
     this.rounds = (saved.rounds ?? []).slice();
     this.seeds = new Set(saved.seeds ?? []);
     this.probeHeld = new Set(saved.probeHeld ?? []);
     this.readmission = saved.readmission ?? null;
+    this.belief = saved.belief ? Float32Array.from(saved.belief) : null;
+  }
+
+  /** Raise each sample's recorded belief to its agreement under this round's model (all samples, in index order). */
+  private async recordBelief(ctx: HookContext, allEmbeddings: Float32Array): Promise<void> {
+    const n = ctx.weights.size;
+    const captions = await ctx.model.embedTexts(Array.from({ length: n }, (_, i) => ctx.trainSet.caption(i)));
+    const agreement = rowCosines(allEmbeddings, captions, n, ctx.model.embedDim);
+    if (!this.belief) this.belief = new Float32Array(n).fill(BELIEF_NONE);
+    for (let i = 0; i < n; i++) if (agreement[i] > this.belief[i]) this.belief[i] = agreement[i];
   }
 
   private config(ctx: HookContext): FilterConfig {
@@ -275,7 +298,9 @@ export class BackdoorFilter implements TrainHook {
     const { images, captions } = await this.judgeEmbeddings(ctx, cfg, rows);
     const heldByProbe = held.reduce((a, h) => a + h, 0);
     const concept = this.holdConcept(captions, d, dropped, held, cfg.readmit.conceptSimilarity);
+    const heldAfterConcept = held.reduce((a, h) => a + h, 0);
     const agreement = rowCosines(images, captions, rows.length, d);
+    const beliefThreshold = this.holdBelieved(agreement, rows, dropped.length, held, cfg.readmit.beliefQuantile);
     const decision = decideReadmission(agreement.subarray(0, dropped.length), held, agreement.subarray(dropped.length), cfg.readmit.quantile, cfg.readmit.heldQuantile);
     let readmittedHeld = 0;
     for (const r of decision.readmitted) {
@@ -296,7 +321,9 @@ export class BackdoorFilter implements TrainHook {
       seconds: (performance.now() - t0) / 1000,
       candidates: dropped.length,
       heldByProbe,
-      heldInConcept: held.reduce((a, h) => a + h, 0),
+      heldInConcept: concept ? heldAfterConcept : null,
+      heldBelieved: beliefThreshold === null ? null : held.reduce((a, h) => a + h, 0),
+      beliefThreshold,
       concept: concept ? { anchor: dropped[concept.anchor], seeds: concept.seeds.length, caption: ctx.trainSet.caption(dropped[concept.anchor]) } : null,
       readmittedHeld,
       readmitted: decision.readmitted.length,
@@ -310,8 +337,9 @@ export class BackdoorFilter implements TrainHook {
     ctx.recorder.log({ 'filter/readmitted': decision.readmitted.length, 'filter/readmitted_poisons': readmittedPoisons }, ctx.epoch);
     ctx.log(
       `filter re-admission after epoch ${ctx.epoch}: ${decision.readmitted.length} of ${dropped.length} dropped samples agree with their captions ` +
-        `(cos > ${fmt(this.readmission.threshold, 3)}, the kept samples' ${cfg.readmit.quantile} quantile; for the ${this.readmission.heldInConcept} the trigger probe holds` +
-        `${concept ? ` captioned like its seeds' largest group (${concept.seeds.length} seeds, "${this.readmission.concept?.caption}")` : ''}, ` +
+        `(cos > ${fmt(this.readmission.threshold, 3)}, the kept samples' ${cfg.readmit.quantile} quantile; for the ${held.reduce((a, h) => a + h, 0)} the trigger probe holds` +
+        `${concept ? ` captioned like its seeds' largest group (${concept.seeds.length} seeds, "${this.readmission.concept?.caption}")` : ''}` +
+        `${beliefThreshold !== null ? ` and its rounds' models believed by more than ${fmt(beliefThreshold, 3)} over the judge` : ''}, ` +
         `${this.readmission.heldThreshold === null ? 'never' : `cos > ${fmt(this.readmission.heldThreshold, 3)}, their ${cfg.readmit.heldQuantile} quantile`}: ${readmittedHeld} back)` +
         (truth ? `; ${readmittedPoisons} of them poisons, ${poisonsRemaining} poisons training, ${cleanDropped} clean still dropped` : ''),
     );
@@ -337,6 +365,24 @@ export class BackdoorFilter implements TrainHook {
       held[r] = member[t];
     });
     return concept;
+  }
+
+  /**
+   * Narrow `held` (over the first `candidates` of `rows`) to the candidates
+   * the filtering rounds' models believed more than the judge does: belief
+   * minus the judge's agreement above the `quantile` of the same gap over the
+   * kept samples that follow in `rows`. A backdoored model matches its
+   * poisons' images to their target captions; a judge that never learned the
+   * trigger does not. Returns the threshold (null when off or unrecorded).
+   */
+  private holdBelieved(agreement: Float64Array, rows: Int32Array, candidates: number, held: Uint8Array, quantileOfKept: number | undefined): number | null {
+    if (quantileOfKept === undefined || !this.belief) return null;
+    const belief = this.belief;
+    const gap = Float64Array.from(rows, (i, r) => (belief[i] === BELIEF_NONE ? NaN : belief[i] - agreement[r]));
+    const threshold = quantile(gap.subarray(candidates), quantileOfKept);
+    // a hold without a recorded belief (dropped before any round saw it: none in `during` mode) stays held
+    for (let r = 0; r < candidates; r++) if (held[r] && gap[r] <= threshold) held[r] = 0;
+    return Number.isFinite(threshold) ? threshold : null;
   }
 
   /**
@@ -373,6 +419,7 @@ export class BackdoorFilter implements TrainHook {
     // The probe learns from seeds dropped in earlier rounds: it needs their embeddings under the current encoder.
     const allEmbeddings = probing(cfg) || cfg.saveEmbeddings ? await this.embed(ctx, cfg, everyRow) : null;
     const embeddings = allEmbeddings ? (scored === everyRow ? allEmbeddings : gatherRows(allEmbeddings, d, scored)) : await this.embed(ctx, cfg, scored);
+    if (allEmbeddings && readmitting(cfg) && cfg.readmit.beliefQuantile !== undefined) await this.recordBelief(ctx, allEmbeddings);
     const needsText = detector.needsText || cfg.embedding === 'image+text';
     const textEmbeddings = needsText ? await ctx.model.embedTexts(Array.from(scored, (i) => ctx.trainSet.caption(i))) : undefined;
     const scores = await detector.scoreAsync({ embeddings, n, d, k: cfg.k, textEmbeddings, rng: Rng.derive(ctx.config.seed, `filter/round-${epoch}`) });

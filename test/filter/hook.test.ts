@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { backdoorFilter, type FilterSummary } from '../../src/filter/hook.js';
 import { runPipeline } from '../../src/pipeline.js';
+import { quantile } from '../../src/filter/readmit.js';
 import { loadCheckpoint } from '../../src/train/checkpoint.js';
 import { readNpyMatrix } from '../../src/util/npy.js';
 import { tempDir, tinyConfig } from '../helpers/tiny.js';
@@ -76,9 +77,10 @@ describe('backdoor filter hook', () => {
   });
 
   it.each([
-    ['everything the probe holds', -1],
-    ['what the probe holds captioned like the seeds\' largest caption group', 0.9],
-  ])('re-admits, after the rewind, the dropped samples whose captions the rewound model agrees with; %s at a higher bar', async (_what, conceptSimilarity) => {
+    ['everything the probe holds', -1, undefined],
+    ['what the probe holds captioned like the seeds\' largest caption group', 0.9, undefined],
+    ['what the probe holds that the rounds\' models believed more than the judge', -1, 0.5],
+  ])('re-admits, after the rewind, the dropped samples whose captions the rewound model agrees with; %s at a higher bar', async (_what, conceptSimilarity, beliefQuantile) => {
     const out = tempDir();
     const config = tinyConfig({
       out,
@@ -93,7 +95,7 @@ describe('backdoor filter hook', () => {
         referenceRepeats: 2,
         k: 8,
         probe: { seedZ: 4, minSeeds: 2 },
-        readmit: { enabled: true, after: 1, quantile: 0.05, heldQuantile: 0.5, conceptSimilarity },
+        readmit: { enabled: true, after: 1, quantile: 0.05, heldQuantile: 0.5, conceptSimilarity, ...(beliefQuantile !== undefined ? { beliefQuantile } : {}) },
         saveEmbeddings: true,
       },
     });
@@ -143,8 +145,25 @@ describe('backdoor filter hook', () => {
       held = new Set([...probeHeld].filter((i) => group.some((g) => near(i, g))));
       expect(readmission.concept!.caption).toMatch(/^a .+/);
       expect(held.size).toBeLessThan(probeHeld.size); // on this run the rule narrows the holds, so the decision below tests it
-    } else expect(readmission.concept).toBeNull();
-    expect(readmission.heldInConcept).toBe(held.size);
+      expect(readmission.heldInConcept).toBe(held.size);
+    } else {
+      expect(readmission.concept).toBeNull();
+      expect(readmission.heldInConcept).toBeNull();
+    }
+    if (beliefQuantile !== undefined) {
+      // belief: the highest cos(image, caption) under the rounds' models (their saved embeddings); the gap to the
+      // judge's agreement must exceed the kept samples' quantile of the same gap
+      const roundPairs = filter.rounds.map((r) => [readNpyMatrix(join(out, `embeddings-epoch${r.epoch}.npy`)), readNpyMatrix(join(out, `caption-embeddings-epoch${r.epoch}.npy`))]);
+      const belief = (i: number) => Math.fround(Math.max(...roundPairs.map(([img, cap]) => unitDot(img.data, i, cap.data, i)))); // stored as float32
+      const gap = (i: number) => belief(i) - unitDot(images.data, i, captions.data, i);
+      const keptGaps = Float64Array.from(last.filter((x) => Number(x.weight) > 0).map((x) => gap(Number(x.index))));
+      const threshold = quantile(keptGaps, beliefQuantile);
+      expect(readmission.beliefThreshold).toBeCloseTo(threshold, 5);
+      held = new Set([...held].filter((i) => gap(i) > threshold));
+      expect(readmission.heldBelieved).toBe(held.size);
+      expect(held.size).toBeLessThan(probeHeld.size);
+      expect(held.size).toBeGreaterThan(0);
+    } else expect(readmission.heldBelieved).toBeNull();
     const back = new Set(dropped.filter((i) => ckpt.sampleWeights[i] === 1));
     expect(back.size).toBe(readmission.readmitted);
     expect(readmission.readmittedHeld).toBe([...back].filter((i) => held.has(i)).length);
@@ -177,6 +196,9 @@ describe('backdoor filter hook', () => {
     const readmission = { epoch: 6, seconds: 1, candidates: 10, heldByProbe: 2, readmitted: 4, readmittedHeld: 1, readmittedPoisons: 0, threshold: 0.5, heldThreshold: 0.8, poisonsRemaining: 0, cleanDropped: 6 };
     filter.restoreState({ rounds: [], seeds: [5, 1, 9], probeHeld: [7, 3], readmission });
     expect(filter.saveState()).toEqual({ rounds: [], seeds: [5, 1, 9], probeHeld: [7, 3], readmission });
+    // the rounds' beliefs (readmit.beliefQuantile), float32 per sample, -2 for none yet
+    filter.restoreState({ rounds: [], seeds: [], probeHeld: [], readmission: null, belief: [0.5, -2, 0.25] });
+    expect(filter.saveState()).toEqual({ rounds: [], seeds: [], probeHeld: [], readmission: null, belief: [0.5, -2, 0.25] });
     // a checkpoint written before the probe and the re-admission existed has neither
     filter.restoreState({ rounds: [] });
     expect(filter.saveState()).toEqual({ rounds: [], seeds: [], probeHeld: [], readmission: null });
