@@ -44,6 +44,7 @@ import type { FilterConfig } from '../config/schema.js';
 import { DEFAULT_SEARCH, searchOptionsFromConfig, type NeighborSearchOptions } from '../neighbors/search.js';
 import { truncateGraph, type NeighborGraph } from '../neighbors/types.js';
 import { UserError } from '../util/errors.js';
+import { rowCosines } from '../util/rows.js';
 import { Rng } from '../util/rng.js';
 import { isolationForestScores } from './iforest.js';
 import { scoreGraph, type GraphScoreKind } from './local.js';
@@ -208,23 +209,8 @@ class ClipScoreDetector implements Detector {
     checkInput(input, this.name);
     requireText(input, this.name, 'it scores each image against its own caption');
     return withFiniteRows(input, ({ embeddings, textEmbeddings, n, d }) => {
-      const text = textEmbeddings!;
-      const out = new Float64Array(n);
-      for (let i = 0; i < n; i++) {
-        let dot = 0;
-        let a = 0;
-        let b = 0;
-        const o = i * d;
-        for (let f = 0; f < d; f++) {
-          const x = embeddings[o + f];
-          const y = text[o + f];
-          dot += x * y;
-          a += x * x;
-          b += y * y;
-        }
-        const denom = Math.sqrt(a * b);
-        out[i] = denom > 0 ? -dot / denom : 0;
-      }
+      const out = rowCosines(embeddings, textEmbeddings!, n, d);
+      for (let i = 0; i < n; i++) out[i] = 0 - out[i]; // not -out[i]: a zero row scores +0, not -0
       return out;
     });
   }

@@ -1,16 +1,7 @@
 import type { ClipDataset } from '../data/types.js';
 import type { EmbeddingModel } from '../train/hooks.js';
+import { normalizeRows } from '../util/rows.js';
 
-/** Normalise each row of a row-major [n, d] matrix in place; zero rows stay zero. */
-export function normalizeRows(x: Float32Array, d: number): Float32Array {
-  for (let r = 0; r < x.length / d; r++) {
-    let s = 0;
-    for (let j = 0; j < d; j++) s += x[r * d + j] * x[r * d + j];
-    const inv = s > 0 ? 1 / Math.sqrt(s) : 0;
-    for (let j = 0; j < d; j++) x[r * d + j] *= inv;
-  }
-  return x;
-}
 
 /**
  * Zero-shot class embeddings with prompt ensembling (CLIP): for each class,

@@ -12,7 +12,8 @@ import { writeNpy } from '../util/npy.js';
 import { Rng } from '../util/rng.js';
 import { decideWeights } from './policy.js';
 import { probeDrops } from './probe.js';
-import { decideReadmission, inConcept, quantile, rowCosines, sampleRows, seedConcept, type SeedConcept } from './readmit.js';
+import { rowCosines } from '../util/rows.js';
+import { decideReadmission, inConcept, quantile, sampleRows, seedConcept, type SeedConcept } from './readmit.js';
 
 /** No agreement recorded yet (agreements are cosines, in [-1, 1]). */
 const BELIEF_NONE = -2;
@@ -178,11 +179,9 @@ export class BackdoorFilter implements TrainHook {
     this.belief = saved.belief ? Float32Array.from(saved.belief) : null;
   }
 
-  /** Raise each sample's recorded belief to its agreement under this round's model (all samples, in index order). */
-  private async recordBelief(ctx: HookContext, allEmbeddings: Float32Array): Promise<void> {
-    const n = ctx.weights.size;
-    const captions = await ctx.model.embedTexts(Array.from({ length: n }, (_, i) => ctx.trainSet.caption(i)));
-    const agreement = rowCosines(allEmbeddings, captions, n, ctx.model.embedDim);
+  /** Raise each sample's recorded belief to its agreement under this round's model (all samples' embeddings, in index order). */
+  private recordBelief(allEmbeddings: Float32Array, allCaptions: Float32Array, n: number, d: number): void {
+    const agreement = rowCosines(allEmbeddings, allCaptions, n, d);
     if (!this.belief) this.belief = new Float32Array(n).fill(BELIEF_NONE);
     for (let i = 0; i < n; i++) if (agreement[i] > this.belief[i]) this.belief[i] = agreement[i];
   }
@@ -301,6 +300,7 @@ export class BackdoorFilter implements TrainHook {
     const heldAfterConcept = held.reduce((a, h) => a + h, 0);
     const agreement = rowCosines(images, captions, rows.length, d);
     const beliefThreshold = this.holdBelieved(agreement, rows, dropped.length, held, cfg.readmit.beliefQuantile);
+    const heldFinal = held.reduce((a, h) => a + h, 0);
     const decision = decideReadmission(agreement.subarray(0, dropped.length), held, agreement.subarray(dropped.length), cfg.readmit.quantile, cfg.readmit.heldQuantile);
     let readmittedHeld = 0;
     for (const r of decision.readmitted) {
@@ -322,7 +322,7 @@ export class BackdoorFilter implements TrainHook {
       candidates: dropped.length,
       heldByProbe,
       heldInConcept: concept ? heldAfterConcept : null,
-      heldBelieved: beliefThreshold === null ? null : held.reduce((a, h) => a + h, 0),
+      heldBelieved: beliefThreshold === null ? null : heldFinal,
       beliefThreshold,
       concept: concept ? { anchor: dropped[concept.anchor], seeds: concept.seeds.length, caption: ctx.trainSet.caption(dropped[concept.anchor]) } : null,
       readmittedHeld,
@@ -337,7 +337,7 @@ export class BackdoorFilter implements TrainHook {
     ctx.recorder.log({ 'filter/readmitted': decision.readmitted.length, 'filter/readmitted_poisons': readmittedPoisons }, ctx.epoch);
     ctx.log(
       `filter re-admission after epoch ${ctx.epoch}: ${decision.readmitted.length} of ${dropped.length} dropped samples agree with their captions ` +
-        `(cos > ${fmt(this.readmission.threshold, 3)}, the kept samples' ${cfg.readmit.quantile} quantile; for the ${held.reduce((a, h) => a + h, 0)} the trigger probe holds` +
+        `(cos > ${fmt(this.readmission.threshold, 3)}, the kept samples' ${cfg.readmit.quantile} quantile; for the ${heldFinal} the trigger probe holds` +
         `${concept ? ` captioned like its seeds' largest group (${concept.seeds.length} seeds, "${this.readmission.concept?.caption}")` : ''}` +
         `${beliefThreshold !== null ? ` and its rounds' models believed by more than ${fmt(beliefThreshold, 3)} over the judge` : ''}, ` +
         `${this.readmission.heldThreshold === null ? 'never' : `cos > ${fmt(this.readmission.heldThreshold, 3)}, their ${cfg.readmit.heldQuantile} quantile`}: ${readmittedHeld} back)` +
@@ -419,7 +419,10 @@ export class BackdoorFilter implements TrainHook {
     // The probe learns from seeds dropped in earlier rounds: it needs their embeddings under the current encoder.
     const allEmbeddings = probing(cfg) || cfg.saveEmbeddings ? await this.embed(ctx, cfg, everyRow) : null;
     const embeddings = allEmbeddings ? (scored === everyRow ? allEmbeddings : gatherRows(allEmbeddings, d, scored)) : await this.embed(ctx, cfg, scored);
-    if (allEmbeddings && readmitting(cfg) && cfg.readmit.beliefQuantile !== undefined) await this.recordBelief(ctx, allEmbeddings);
+    const believing = readmitting(cfg) && cfg.readmit.beliefQuantile !== undefined;
+    // every caption under this round's model, once, for the belief and for saveEmbeddings
+    const allCaptions = allEmbeddings && (believing || cfg.saveEmbeddings) ? await ctx.model.embedTexts(Array.from(everyRow, (i) => ctx.trainSet.caption(i))) : null;
+    if (allEmbeddings && allCaptions && believing) this.recordBelief(allEmbeddings, allCaptions, weights.size, d);
     const needsText = detector.needsText || cfg.embedding === 'image+text';
     const textEmbeddings = needsText ? await ctx.model.embedTexts(Array.from(scored, (i) => ctx.trainSet.caption(i))) : undefined;
     const scores = await detector.scoreAsync({ embeddings, n, d, k: cfg.k, textEmbeddings, rng: Rng.derive(ctx.config.seed, `filter/round-${epoch}`) });
@@ -450,12 +453,11 @@ export class BackdoorFilter implements TrainHook {
       ({ poisonsRemaining, cleanDropped } = counts);
       poisonRecall = truth.indices.length ? counts.poisonWeightRemoved / truth.indices.length : null;
     }
-    if (allEmbeddings && cfg.saveEmbeddings) {
+    if (allEmbeddings && allCaptions && cfg.saveEmbeddings) {
       // the captions under the same model too: what it believes of each pair (the re-admission's judge writes its own)
-      const captions = await ctx.model.embedTexts(Array.from(everyRow, (i) => ctx.trainSet.caption(i)));
       for (const [name, data] of [
         [`embeddings-epoch${epoch}.npy`, allEmbeddings],
-        [`caption-embeddings-epoch${epoch}.npy`, captions],
+        [`caption-embeddings-epoch${epoch}.npy`, allCaptions],
       ] as const) {
         writeNpy(join(ctx.outDir, name), data, [weights.size, d]);
         ctx.recorder.addArtifact(join(ctx.outDir, name), `embeddings/${name}`);

@@ -1,5 +1,5 @@
 import type { Rng } from '../util/rng.js';
-import { normalizeRows } from '../eval/zeroShot.js';
+import { normalizeRows } from '../util/rows.js';
 import { gatherRows } from '../neighbors/reference.js';
 import { quantileSorted } from './policy.js';
 
@@ -31,25 +31,6 @@ import { quantileSorted } from './policy.js';
  * captions do describe their images — those the density rounds do not find
  * either.
  */
-
-/** cos(a_i, b_i) for each row pair of two row-major [n, d] matrices (0 when either row is zero). */
-export function rowCosines(a: Float32Array, b: Float32Array, n: number, d: number): Float64Array {
-  const out = new Float64Array(n);
-  for (let r = 0; r < n; r++) {
-    let ab = 0;
-    let aa = 0;
-    let bb = 0;
-    for (let f = 0; f < d; f++) {
-      const x = a[r * d + f];
-      const y = b[r * d + f];
-      ab += x * y;
-      aa += x * x;
-      bb += y * y;
-    }
-    out[r] = aa > 0 && bb > 0 ? ab / Math.sqrt(aa * bb) : 0;
-  }
-  return out;
-}
 
 /** The q-quantile of the finite values (linear interpolation between order statistics, numpy's default); NaN when there are none. */
 export function quantile(values: ArrayLike<number>, q: number): number {

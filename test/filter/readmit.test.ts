@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { decideReadmission, inConcept, quantile, rowCosines, sampleRows, seedConcept } from '../../src/filter/readmit.js';
+import { decideReadmission, inConcept, quantile, sampleRows, seedConcept } from '../../src/filter/readmit.js';
+import { rowCosines } from '../../src/util/rows.js';
 import { Rng } from '../../src/util/rng.js';
 
 describe('re-admission', () => {
