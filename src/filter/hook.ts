@@ -5,7 +5,7 @@ import { ParallelEmbedder } from '../embed/parallel.js';
 import { ClipModel } from '../model/clip.js';
 import { gatherRows } from '../neighbors/reference.js';
 import { auprc, auroc, fprAtTpr } from '../metrics/detection.js';
-import type { HookContext, TrainHook } from '../train/hooks.js';
+import type { BatchInfo, HookContext, TrainHook } from '../train/hooks.js';
 import type { EpochRecord } from '../train/summary.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { writeNpy } from '../util/npy.js';
@@ -25,6 +25,8 @@ export interface FilterRound {
   seconds: number;
   /** Samples scored this round (the active ones, or all with `reconsider`). */
   scored: number;
+  /** Rows of the embedded set taken from the epoch's training steps (`filter.embedFrom: training`); the encoder embedded the rest. */
+  capturedRows: number;
   /** Samples the detector's decision set to weight 0 this round that were not already. */
   dropped: number;
   /** Confident detections so far (robust z >= `filter.probe.seedZ` in any round): what the trigger probe learns from. */
@@ -93,6 +95,7 @@ export interface FilterSummary {
   mode: FilterConfig['mode'];
   action: FilterConfig['action'];
   embedding: FilterConfig['embedding'];
+  embedFrom: FilterConfig['embedFrom'];
   distance: FilterConfig['distance'];
   reference: FilterConfig['reference'];
   referenceSize: number | null;
@@ -163,6 +166,8 @@ export class BackdoorFilter implements TrainHook {
    */
   private belief: Float32Array | null = null;
   private readmission: ReadmissionRecord | null = null;
+  /** The image embeddings the training steps of the current epoch computed, when a round follows it and `embedFrom` is `training`. */
+  private captured: CapturedEmbeddings | null = null;
 
   constructor(private readonly options: FilterOptions = {}) {}
 
@@ -198,6 +203,7 @@ export class BackdoorFilter implements TrainHook {
       mode: cfg.mode,
       action: cfg.action,
       embedding: cfg.embedding,
+      embedFrom: cfg.embedFrom,
       distance: cfg.distance,
       reference: cfg.reference,
       referenceSize: cfg.reference === 'sampled' ? cfg.referenceSize : null,
@@ -222,26 +228,66 @@ export class BackdoorFilter implements TrainHook {
     await embedder?.close();
   }
 
+  /**
+   * Whether a scoring round follows epoch `ctx.epoch`. With a rewind, the
+   * filter's work is the filtering epochs before it: the rewound model trains
+   * on what they kept. (A fresh model cannot see the few poisons left until
+   * it has learned their trigger.)
+   */
+  private roundFollows(ctx: HookContext, cfg: FilterConfig): boolean {
+    // Phase 1 of the retrain pipeline: one round with the fully trained model.
+    if (cfg.mode === 'retrain') return ctx.epoch === ctx.totalEpochs;
+    const rewinding = cfg.rewindAfter > 0;
+    if (rewinding && ctx.rewinds.length > 0) return false;
+    const lastEpoch = rewinding ? Math.min(cfg.rewindAfter, ctx.totalEpochs - 1) : ctx.totalEpochs - 1;
+    return ctx.epoch <= lastEpoch && isRoundEpoch(ctx.epoch, lastEpoch + 1, cfg);
+  }
+
+  onEpochBegin(ctx: HookContext): void {
+    const cfg = this.config(ctx);
+    const n = ctx.weights.size;
+    this.captured = cfg.embedFrom === 'training' && this.roundFollows(ctx, cfg) ? { epoch: ctx.epoch, embeddings: new Float32Array(n * ctx.model.embedDim), seen: new Uint8Array(n) } : null;
+  }
+
+  onBatchEnd(ctx: HookContext, batch: BatchInfo): void {
+    const captured = this.captured;
+    if (!captured || captured.epoch !== ctx.epoch || !batch.imageEmbeddings) return;
+    const d = ctx.model.embedDim;
+    batch.indices.forEach((i, t) => {
+      captured.embeddings.set(batch.imageEmbeddings!.subarray(t * d, t * d + d), i * d);
+      captured.seen[i] = 1;
+    });
+  }
+
   async onEpochEnd(ctx: HookContext, _record: EpochRecord): Promise<void> {
     const cfg = this.config(ctx);
-    if (cfg.mode === 'retrain') {
-      // Phase 1 of the retrain pipeline: one round with the fully trained model.
-      if (ctx.epoch === ctx.totalEpochs) await this.round(ctx, ctx.epoch);
-      return;
-    }
-    const rewinding = cfg.rewindAfter > 0;
-    // With a rewind, the filter's work is the filtering epochs before it: the
-    // rewound model trains on what they kept. (A fresh model cannot see
-    // the few poisons left until it has learned their trigger.)
-    if (rewinding && ctx.rewinds.length > 0) {
+    if (this.roundFollows(ctx, cfg)) await this.round(ctx, ctx.epoch);
+    this.captured = null;
+    if (cfg.mode === 'retrain' || cfg.rewindAfter === 0) return;
+    if (ctx.rewinds.length > 0) {
       if (readmitting(cfg) && !this.readmission && ctx.epoch === ctx.rewinds[0] + cfg.readmit.after && ctx.epoch < ctx.totalEpochs) await this.readmit(ctx, cfg);
-      return;
-    }
-    const lastEpoch = rewinding ? Math.min(cfg.rewindAfter, ctx.totalEpochs - 1) : ctx.totalEpochs - 1;
-    if (ctx.epoch <= lastEpoch && isRoundEpoch(ctx.epoch, lastEpoch + 1, cfg)) await this.round(ctx, ctx.epoch);
-    if (rewinding && ctx.epoch === cfg.rewindAfter && ctx.epoch < ctx.totalEpochs) {
+    } else if (ctx.epoch === cfg.rewindAfter && ctx.epoch < ctx.totalEpochs) {
       ctx.requestRewind(`backdoor filter: ${ctx.weights.size - ctx.weights.activeCount()} samples dropped in the first ${cfg.rewindAfter} epochs`);
     }
+  }
+
+  /**
+   * Image embeddings of `rows` for the round after `epoch`: those its
+   * training steps computed (`embedFrom: training`), the encoder's for the
+   * rest. Returns the embeddings and how many rows were captured.
+   */
+  private async roundEmbeddings(ctx: HookContext, cfg: FilterConfig, rows: Int32Array, epoch: number): Promise<{ embeddings: Float32Array; captured: number }> {
+    const captured = this.captured?.epoch === epoch ? this.captured : null;
+    if (!captured) return { embeddings: await this.embed(ctx, cfg, rows), captured: 0 };
+    const d = ctx.model.embedDim;
+    const missing = rows.filter((i) => captured.seen[i] === 0);
+    const encoded = missing.length ? await this.embed(ctx, cfg, missing) : new Float32Array(0);
+    const out = gatherRows(captured.embeddings, d, rows);
+    let m = 0;
+    rows.forEach((i, r) => {
+      if (captured.seen[i] === 0) out.set(encoded.subarray(m * d, ++m * d), r * d);
+    });
+    return { embeddings: out, captured: rows.length - missing.length };
   }
 
   /** Image embeddings of `rows`: on worker threads for this project's ClipModel, else the model's own pass. */
@@ -417,8 +463,9 @@ export class BackdoorFilter implements TrainHook {
     const d = ctx.model.embedDim;
     const detector = createDetector(cfg.detector, detectorOptionsFromConfig(cfg));
     // The probe learns from seeds dropped in earlier rounds: it needs their embeddings under the current encoder.
-    const allEmbeddings = probing(cfg) || cfg.saveEmbeddings ? await this.embed(ctx, cfg, everyRow) : null;
-    const embeddings = allEmbeddings ? (scored === everyRow ? allEmbeddings : gatherRows(allEmbeddings, d, scored)) : await this.embed(ctx, cfg, scored);
+    const embedded = await this.roundEmbeddings(ctx, cfg, probing(cfg) || cfg.saveEmbeddings ? everyRow : scored, epoch);
+    const allEmbeddings = probing(cfg) || cfg.saveEmbeddings ? embedded.embeddings : null;
+    const embeddings = allEmbeddings ? (scored === everyRow ? allEmbeddings : gatherRows(allEmbeddings, d, scored)) : embedded.embeddings;
     const believing = readmitting(cfg) && cfg.readmit.beliefQuantile !== undefined;
     // every caption under this round's model, once, for the belief and for saveEmbeddings
     const allCaptions = allEmbeddings && (believing || cfg.saveEmbeddings) ? await ctx.model.embedTexts(Array.from(everyRow, (i) => ctx.trainSet.caption(i))) : null;
@@ -473,6 +520,7 @@ export class BackdoorFilter implements TrainHook {
       epoch,
       seconds: (performance.now() - t0) / 1000,
       scored: n,
+      capturedRows: embedded.captured,
       dropped: newlyDropped,
       probeSeeds: this.seeds.size,
       probeDropped: probeRows.length,
@@ -508,12 +556,20 @@ export class BackdoorFilter implements TrainHook {
       epoch,
     );
     ctx.log(
-      `filter after epoch ${epoch}: ${cfg.detector} k=${cfg.k} on ${n} samples in ${round.seconds.toFixed(1)} s; ` +
+      `filter after epoch ${epoch}: ${cfg.detector} k=${cfg.k} on ${n} samples in ${round.seconds.toFixed(1)} s` +
+        `${cfg.embedFrom === 'training' ? ` (${round.capturedRows} embeddings from the epoch's training steps)` : ''}; ` +
         `${cfg.action === 'drop' ? `dropped ${round.dropped} (${round.rule})${probing(cfg) ? ` + ${round.probeDropped} by the trigger probe (${round.probeSeeds} seeds)` : ''}, ${round.droppedTotal} in total` : `mean weight ${round.meanWeight.toFixed(4)}`}` +
         (truth ? `; AUROC ${fmt(round.auroc)}, poison recall ${fmt(round.poisonRecall, 3)}, ${round.poisonsRemaining} poisons left, ${round.cleanDropped} clean dropped` : ''),
     );
     return round;
   }
+}
+
+/** Image embeddings computed by the training steps of `epoch`, row i = sample i (valid where `seen[i]`). */
+interface CapturedEmbeddings {
+  epoch: number;
+  embeddings: Float32Array;
+  seen: Uint8Array;
 }
 
 /** Against the ground truth: poisons still training (weight > 0), clean samples at weight 0, and the poisons' total weight removed (1 - w each). */

@@ -62,6 +62,14 @@ export interface BatchInfo {
   readonly loss: number;
   /** Sample indices in the batch. */
   readonly indices: Int32Array;
+  /**
+   * The unnormalised image embeddings this step's forward pass computed
+   * (the parameters before its update), row t = `indices[t]`, size x
+   * embedDim — what a hook can have for free instead of embedding the
+   * training set again. A view valid only during the call (copy what you
+   * keep); null when the step does not keep them (steps on tfjs ops).
+   */
+  readonly imageEmbeddings: Float32Array | null;
 }
 
 export interface TrainEnd {

@@ -28,6 +28,12 @@ export interface StepRunner {
   readonly optimizerOptions: AdamWOptions;
   /** One optimizer step on the batch; resolves to the batch's loss. */
   step(batch: RawBatch, lr: number): Promise<number>;
+  /**
+   * The unnormalised image embeddings the last step's forward pass computed
+   * (before its update), row t = the batch's sample t: a view, valid until
+   * the next step. Null when the step does not keep them (tfjs ops).
+   */
+  stepImageEmbeddings(): Float32Array | null;
   /** Bring the main-thread model's parameters up to date (no-op in process). */
   syncModel(): Promise<void>;
   /** The main-thread model's parameters were changed (rewind, restore): take them over. */
@@ -50,6 +56,7 @@ export class LocalStepper implements StepRunner {
   private readonly optimizer: AdamW | FlatAdamW;
   private readonly variables: tf.Variable[];
   private readonly kernel: KernelStep | null;
+  private lastImages: Float32Array | null = null;
 
   constructor(
     private readonly model: ClipModel,
@@ -74,6 +81,7 @@ export class LocalStepper implements StepRunner {
     if (kernel && optimizer instanceof FlatAdamW) {
       const params = optimizer.values;
       const emb = kernel.forward(params, raw.pixels, raw.tokens, size);
+      this.lastImages = emb.images;
       const loss = kernel.backward(params, emb.images, emb.texts, size, 0, raw.weights, optimizer.gradient);
       optimizer.applyFlat(optimizer.gradient, lr);
       return loss;
@@ -91,6 +99,10 @@ export class LocalStepper implements StepRunner {
     const loss = (await lossTensor.data())[0];
     lossTensor.dispose();
     return loss;
+  }
+
+  stepImageEmbeddings(): Float32Array | null {
+    return this.lastImages;
   }
 
   async syncModel(): Promise<void> {}

@@ -191,7 +191,7 @@ export class Trainer {
         samples += size;
         const elapsed = (performance.now() - start) / 1000;
         reporter.tick(size, { loss, rate: samples / Math.max(elapsed, 1e-9) });
-        if (this.hooks.hasBatchHooks) await this.hooks.run('onBatchEnd', this.context(), { batch: batchNo, step: this.step, size, loss, indices: raw.indices });
+        if (this.hooks.hasBatchHooks) await this.hooks.run('onBatchEnd', this.context(), { batch: batchNo, step: this.step, size, loss, indices: raw.indices, imageEmbeddings: this.stepper.stepImageEmbeddings() });
         batchNo++;
       }
     } finally {

@@ -223,3 +223,55 @@ describe('backdoor filter hook', () => {
     expect(result.summary.epochs.every((e) => e.activeSamples === 384 - 19)).toBe(true);
   });
 });
+
+describe('filter.embedFrom: training', () => {
+  const run = async (embedFrom: 'snapshot' | 'training', train: Record<string, number>) => {
+    const out = tempDir();
+    const config = tinyConfig({
+      out,
+      data: { size: 256 },
+      train: { epochs: 3, ...train },
+      poison: { attack: 'badnets', position: 'fixed', count: 8, target: 'red circle' },
+      filter: { enabled: true, warmupEpochs: 1, rewindAfter: 0, referenceSize: 128, referenceRepeats: 1, k: 8, probe: { seedZ: 4, minSeeds: 2 }, saveEmbeddings: true, embedFrom },
+    });
+    const result = await runPipeline(config);
+    const filter = result.summary.filter as FilterSummary;
+    const saved = filter.rounds.map((r) => readNpyMatrix(join(out, `embeddings-epoch${r.epoch}.npy`)).data);
+    return { filter, saved, epochs: result.summary.epochs };
+  };
+
+  it.each([1, 2])('takes every trained sample from its training step and the rest from the encoder (%i step workers)', async (workers) => {
+    // A learning rate too small to move the model: a step's embeddings are then the encoder's after the epoch, row for row.
+    const still = { lr: 1e-12, workers };
+    const snapshot = await run('snapshot', still);
+    const training = await run('training', still);
+    expect(training.filter.embedFrom).toBe('training');
+    expect(training.filter.rounds.map((r) => r.epoch)).toEqual([1, 2]);
+    training.filter.rounds.forEach((r, t) => {
+      // every sample the epoch trained on, and only those
+      expect(r.capturedRows).toBe(training.epochs[t].activeSamples);
+      expect(snapshot.filter.rounds[t].capturedRows).toBe(0);
+      expect(r.droppedTotal).toBe(snapshot.filter.rounds[t].droppedTotal);
+    });
+    // round 2 embedded the samples round 1 dropped with the encoder
+    expect(training.filter.rounds[1].capturedRows).toBeLessThan(256);
+    for (let t = 0; t < 2; t++) {
+      const a = snapshot.saved[t];
+      const b = training.saved[t];
+      let worst = 0;
+      for (let f = 0; f < a.length; f++) worst = Math.max(worst, Math.abs(a[f] - b[f]) / (Math.abs(a[f]) + 1e-3));
+      expect(worst).toBeLessThan(1e-4);
+    }
+  });
+
+  it('records embeddings of a model that moves during the epoch', async () => {
+    const snapshot = await run('snapshot', {});
+    const training = await run('training', {});
+    const a = snapshot.saved[0];
+    const b = training.saved[0];
+    let worst = 0;
+    for (let f = 0; f < a.length; f++) worst = Math.max(worst, Math.abs(a[f] - b[f]));
+    expect(worst).toBeGreaterThan(1e-3);
+    expect(training.filter.rounds[0].capturedRows).toBe(training.epochs[0].activeSamples);
+  });
+});

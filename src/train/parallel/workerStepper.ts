@@ -117,6 +117,8 @@ export class WorkerStepper implements StepRunner {
   private readonly timeoutMs: number;
   private readonly bytesPerImage: number;
   private batchMemory: BatchMemory | null = null;
+  /** Samples in the last step (its image embeddings are the first rows of the shared batch). */
+  private lastStepSize = 0;
   private batchViews: { pixels: Uint8Array; tokens: Int32Array; weights: Float32Array } | null = null;
   private t = 0;
   private nextId = 0;
@@ -333,7 +335,14 @@ export class WorkerStepper implements StepRunner {
     });
     this.profileData.steps++;
     this.profileData.stepMs += performance.now() - t0;
+    this.lastStepSize = size;
     return loss;
+  }
+
+  stepImageEmbeddings(): Float32Array | null {
+    // every worker wrote its shard's rows of the shared batch before reporting done
+    if (!this.batchMemory || this.lastStepSize === 0) return null;
+    return new Float32Array(this.batchMemory.images, 0, this.lastStepSize * this.model.arch.embedDim);
   }
 
   private copyModelToShared(): void {
