@@ -284,8 +284,8 @@ export const filterSchema = z
          * What the probe holds stays held only when its caption is within this cosine (under the judge) of
          * a caption in the seeds' largest caption group — a targeted backdoor's poisons all caption its
          * target; the rest is judged like any drop. -1 (default): everything the probe holds stays held.
-         * It must sit between the similarity of captions of one concept and of two: Fashion-MNIST 0.7-0.8; the
-         * quickstart's bag-of-words captions only 0.6 (README, "The concept hold").
+         * It must sit between the similarity of captions of one concept and of two: 0.6 on the quickstart's
+         * bag-of-words captions, 0.6-0.8 on Fashion-MNIST's (README, "The concept hold").
          */
         conceptSimilarity: z.number().min(-1).max(1).default(-1),
         /**

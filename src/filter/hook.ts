@@ -251,10 +251,11 @@ export class BackdoorFilter implements TrainHook {
 
   onBatchEnd(ctx: HookContext, batch: BatchInfo): void {
     const captured = this.captured;
-    if (!captured || captured.epoch !== ctx.epoch || !batch.imageEmbeddings) return;
+    const embeddings = batch.imageEmbeddings;
+    if (!captured || captured.epoch !== ctx.epoch || !embeddings) return;
     const d = ctx.model.embedDim;
     batch.indices.forEach((i, t) => {
-      captured.embeddings.set(batch.imageEmbeddings!.subarray(t * d, t * d + d), i * d);
+      captured.embeddings.set(embeddings.subarray(t * d, t * d + d), i * d);
       captured.seen[i] = 1;
     });
   }
