@@ -6,6 +6,8 @@ import { UserError } from '../util/errors.js';
 interface RoundLike {
   epoch: number;
   auroc: number | null;
+  /** Absent in runs from before it was recorded. */
+  probeAuroc?: number | null;
   poisonRecall: number | null;
   poisonsRemaining: number | null;
   cleanDropped: number | null;
@@ -31,6 +33,8 @@ export interface RunComparison {
    * so their AUROC measures the hard residue).
    */
   readonly decidingAuroc: number | null;
+  /** The same round's trigger-probe ranking of every sample (null: no probe, no ground truth, or an older run). */
+  readonly decidingProbeAuroc: number | null;
   readonly decidingEpoch: number | null;
   /** After the last round, or after the re-admission when there was one (what the run ended training on). */
   readonly poisonsRemaining: number | null;
@@ -80,6 +84,7 @@ export function compareRun(summary: RunSummary, dir: string, name = basename(dir
     cleanAccuracy: summary.eval.cleanAccuracy,
     attackSuccessRate: summary.eval.attackSuccessRate,
     decidingAuroc: deciding?.auroc ?? null,
+    decidingProbeAuroc: deciding?.probeAuroc ?? null,
     decidingEpoch: deciding?.epoch ?? null,
     poisonsRemaining,
     poisonRecall: readmission ? (poisonsRemaining !== null && poisonCount ? 1 - poisonsRemaining / poisonCount : null) : (last?.poisonRecall ?? null),
@@ -99,6 +104,7 @@ const COLUMNS: [string, (r: RunComparison) => string][] = [
   ['clean acc', (r) => num(r.cleanAccuracy)],
   ['ASR', (r) => num(r.attackSuccessRate)],
   ['AUROC round 1', (r) => (r.decidingAuroc === null ? '–' : `${num(r.decidingAuroc)} (ep ${r.decidingEpoch})`)],
+  ['with probe', (r) => num(r.decidingProbeAuroc)],
   ['poisons left', (r) => (r.poisonsRemaining === null ? (r.poisonCount ? String(r.poisonCount) : '–') : `${r.poisonsRemaining}/${r.poisonCount}`)],
   ['clean dropped', (r) => (r.cleanDropped === null ? '–' : String(r.cleanDropped))],
   ['epochs', (r) => String(r.epochs)],

@@ -45,6 +45,13 @@ export interface FilterRound {
   capped: boolean;
   /** Detection quality of this round's scores against the ground truth (null without a poison list). */
   auroc: number | null;
+  /**
+   * AUROC of the trigger probe's decision value over every training sample
+   * against the ground truth: the round's ranking once the probe has
+   * generalised from the detector's confident detections (it never sees the
+   * ground truth). Null without a poison list or when the probe did not run.
+   */
+  probeAuroc: number | null;
   auprc: number | null;
   fprAt95Tpr: number | null;
   /** Share of all poisons at weight 0 after the round (downweight: 1 - their mean weight). */
@@ -491,7 +498,9 @@ export class BackdoorFilter implements TrainHook {
     let poisonsRemaining: number | null = null;
     let cleanDropped: number | null = null;
     let probeDroppedPoisons: number | null = null;
+    let probeAuroc: number | null = null;
     if (truth) {
+      if (probeScores) probeAuroc = auroc(probeScores, truth.mask);
       probeDroppedPoisons = 0;
       for (const i of probeRows) probeDroppedPoisons += truth.mask[i];
       const labels = new Uint8Array(n);
@@ -532,6 +541,7 @@ export class BackdoorFilter implements TrainHook {
       cut: Number.isFinite(decision.cut) ? decision.cut : null,
       capped: decision.capped,
       ...metrics,
+      probeAuroc,
       poisonRecall,
       poisonsRemaining,
       cleanDropped,
@@ -543,6 +553,7 @@ export class BackdoorFilter implements TrainHook {
     ctx.recorder.log(
       {
         'filter/auroc': round.auroc,
+        'filter/probe_auroc': round.probeAuroc,
         'filter/auprc': round.auprc,
         'filter/fpr_at_95_tpr': round.fprAt95Tpr,
         'filter/dropped': round.dropped,
@@ -560,7 +571,7 @@ export class BackdoorFilter implements TrainHook {
       `filter after epoch ${epoch}: ${cfg.detector} k=${cfg.k} on ${n} samples in ${round.seconds.toFixed(1)} s` +
         `${cfg.embedFrom === 'training' ? ` (${round.capturedRows} embeddings from the epoch's training steps)` : ''}; ` +
         `${cfg.action === 'drop' ? `dropped ${round.dropped} (${round.rule})${probing(cfg) ? ` + ${round.probeDropped} by the trigger probe (${round.probeSeeds} seeds)` : ''}, ${round.droppedTotal} in total` : `mean weight ${round.meanWeight.toFixed(4)}`}` +
-        (truth ? `; AUROC ${fmt(round.auroc)}, poison recall ${fmt(round.poisonRecall, 3)}, ${round.poisonsRemaining} poisons left, ${round.cleanDropped} clean dropped` : ''),
+        (truth ? `; AUROC ${fmt(round.auroc)}${round.probeAuroc !== null ? ` (the probe's ranking of every sample: ${fmt(round.probeAuroc)})` : ''}, poison recall ${fmt(round.poisonRecall, 3)}, ${round.poisonsRemaining} poisons left, ${round.cleanDropped} clean dropped` : ''),
     );
     return round;
   }

@@ -16,14 +16,19 @@ function summary(filter: unknown): RunSummary {
 }
 
 const rounds = [
-  { epoch: 2, auroc: 0.97, poisonRecall: 0.6, poisonsRemaining: 4, cleanDropped: 50, droppedTotal: 56 },
+  { epoch: 2, auroc: 0.97, probeAuroc: 0.995, poisonRecall: 0.6, poisonsRemaining: 4, cleanDropped: 50, droppedTotal: 56 },
   { epoch: 3, auroc: 0.8, poisonRecall: 0.9, poisonsRemaining: 1, cleanDropped: 80, droppedTotal: 89 },
 ];
 
 describe('compareRun', () => {
   it('reports the first round as deciding and the last round as the final state', () => {
     const r = compareRun(summary({ detector: 'slof', mode: 'during', probe: {}, rounds, readmission: null }), 'runs/x');
-    expect(r).toMatchObject({ filter: 'slof+probe (during, rewind@4)', decidingAuroc: 0.97, decidingEpoch: 2, poisonsRemaining: 1, poisonRecall: 0.9, cleanDropped: 80 });
+    expect(r).toMatchObject({ filter: 'slof+probe (during, rewind@4)', decidingAuroc: 0.97, decidingProbeAuroc: 0.995, decidingEpoch: 2, poisonsRemaining: 1, poisonRecall: 0.9, cleanDropped: 80 });
+  });
+
+  it('reads runs recorded before the probe AUROC existed', () => {
+    const older = rounds.map(({ probeAuroc: _, ...r }) => r);
+    expect(compareRun(summary({ detector: 'slof', mode: 'during', probe: {}, rounds: older, readmission: null }), 'runs/x').decidingProbeAuroc).toBeNull();
   });
 
   it('after a re-admission, reports what the run ended training on', () => {

@@ -64,6 +64,20 @@ describe('backdoor filter hook', () => {
     // Samples dropped in round 1 are not scored again (no reconsider): their round-2 score is empty.
     const firstDropped = readCsv(join(out, 'scores-epoch1.csv')).filter((r) => Number(r.weight) === 0).map((r) => r.index);
     for (const i of firstDropped) expect(csv[Number(i)].score).toBe('');
+    // probeAuroc: the probe's decision value of every sample against the ground truth, pair by pair (ties count 1/2)
+    for (const r of filter.rounds) {
+      const rows = readCsv(join(out, `scores-epoch${r.epoch}.csv`));
+      if (rows[0].probe === '') {
+        expect(r.probeAuroc).toBeNull();
+        continue;
+      }
+      const poisoned = rows.filter((x) => x.poisoned === '1').map((x) => Number(x.probe));
+      const clean = rows.filter((x) => x.poisoned === '0').map((x) => Number(x.probe));
+      let wins = 0;
+      for (const p of poisoned) for (const c of clean) wins += p > c ? 1 : p === c ? 0.5 : 0;
+      expect(r.probeAuroc).toBeCloseTo(wins / (poisoned.length * clean.length), 12);
+    }
+    expect(filter.rounds.some((r) => r.probeAuroc !== null)).toBe(true);
     for (const r of filter.rounds) {
       expect(r.auroc).not.toBeNaN();
       expect(r.auroc).toBeGreaterThanOrEqual(0);
