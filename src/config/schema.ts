@@ -294,6 +294,14 @@ export const filterSchema = z
          * backdoored model believes its poisons' captions, a clean judge does not. Unset (default): off.
          */
         beliefQuantile: fraction.optional(),
+        /**
+         * What the probe holds never comes back when the probe ranked it at least like this quantile of its
+         * seeds (its highest decision value over the rounds against the seeds'): a judge that never learned
+         * the trigger takes poisons that look like the target for the target (Nashville: 9 sneakers back at
+         * the median bar); the probe, which learned the trigger in the rounds' models, ranks them among its
+         * seeds. Unset (default): off.
+         */
+        probeVetoQuantile: fraction.optional(),
         /** Kept samples sampled for the quantile. */
         references: positiveInt.default(8192),
       })

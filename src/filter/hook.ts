@@ -13,7 +13,7 @@ import { Rng } from '../util/rng.js';
 import { decideWeights } from './policy.js';
 import { probeDrops } from './probe.js';
 import { rowCosines } from '../util/rows.js';
-import { decideReadmission, inConcept, quantile, sampleRows, seedConcept, type SeedConcept } from './readmit.js';
+import { decideReadmission, HELD, inConcept, NOT_HELD, quantile, sampleRows, seedConcept, VETOED, type SeedConcept } from './readmit.js';
 
 /** No agreement recorded yet (agreements are cosines, in [-1, 1]). */
 const BELIEF_NONE = -2;
@@ -80,6 +80,10 @@ export interface ReadmissionRecord {
   heldBelieved: number | null;
   /** The kept samples' `beliefQuantile` of belief minus judge agreement (null when off). */
   beliefThreshold: number | null;
+  /** Of the holds left, those the probe ranked like its seeds (`readmit.probeVetoQuantile`; null when off): never re-admitted. */
+  heldVetoed: number | null;
+  /** The seeds' `probeVetoQuantile` of the probe's highest decision value over the rounds (null when off). */
+  vetoThreshold: number | null;
   /** The seeds' largest caption group: its anchor sample and size (null: no seeds among the candidates, or the rule off). */
   concept: { anchor: number; seeds: number; caption: string } | null;
   readmitted: number;
@@ -172,6 +176,11 @@ export class BackdoorFilter implements TrainHook {
    * round has seen it): what the possibly backdoored model believes.
    */
   private belief: Float32Array | null = null;
+  /**
+   * Per sample, the trigger probe's highest decision value over the rounds
+   * (`readmit.probeVetoQuantile`; -Infinity before a probe has scored it).
+   */
+  private probeMax: Float32Array | null = null;
   private readmission: ReadmissionRecord | null = null;
   /** The image embeddings the training steps of the current epoch computed, when a round follows it and `embedFrom` is `training`. */
   private captured: CapturedEmbeddings | null = null;
@@ -179,16 +188,25 @@ export class BackdoorFilter implements TrainHook {
   constructor(private readonly options: FilterOptions = {}) {}
 
   saveState(): unknown {
-    return { rounds: this.rounds, seeds: [...this.seeds], probeHeld: [...this.probeHeld], readmission: this.readmission, ...(this.belief ? { belief: Array.from(this.belief) } : {}) };
+    return {
+      rounds: this.rounds,
+      seeds: [...this.seeds],
+      probeHeld: [...this.probeHeld],
+      readmission: this.readmission,
+      ...(this.belief ? { belief: Array.from(this.belief) } : {}),
+      // JSON has no -Infinity: null stands for "never scored"
+      ...(this.probeMax ? { probeMax: Array.from(this.probeMax, (v) => (Number.isFinite(v) ? v : null)) } : {}),
+    };
   }
 
   restoreState(state: unknown): void {
-    const saved = state as { rounds?: FilterRound[]; seeds?: number[]; probeHeld?: number[]; readmission?: ReadmissionRecord | null; belief?: number[] };
+    const saved = state as { rounds?: FilterRound[]; seeds?: number[]; probeHeld?: number[]; readmission?: ReadmissionRecord | null; belief?: number[]; probeMax?: (number | null)[] };
     this.rounds = (saved.rounds ?? []).slice();
     this.seeds = new Set(saved.seeds ?? []);
     this.probeHeld = new Set(saved.probeHeld ?? []);
     this.readmission = saved.readmission ?? null;
     this.belief = saved.belief ? Float32Array.from(saved.belief) : null;
+    this.probeMax = saved.probeMax ? Float32Array.from(saved.probeMax, (v) => v ?? -Infinity) : null;
   }
 
   /** Raise each sample's recorded belief to its agreement under this round's model (all samples' embeddings, in index order). */
@@ -321,6 +339,10 @@ export class BackdoorFilter implements TrainHook {
     const result = probeDrops(allEmbeddings, weights.size, ctx.model.embedDim, current, seeds, Math.round(budget * seeds.length), { negatives, l2, seed: ctx.config.seed + epoch });
     for (const i of result.rows) weights.set(i, 0);
     for (let i = 0; i < weights.size; i++) if (weights.get(i) === 0 && result.scores[i] > 0) this.probeHeld.add(i);
+    if (readmitting(cfg) && cfg.readmit.probeVetoQuantile !== undefined) {
+      this.probeMax ??= new Float32Array(weights.size).fill(-Infinity);
+      for (let i = 0; i < weights.size; i++) if (result.scores[i] > this.probeMax[i]) this.probeMax[i] = result.scores[i];
+    }
     return result;
   }
 
@@ -343,23 +365,26 @@ export class BackdoorFilter implements TrainHook {
     const weights = ctx.weights;
     const d = ctx.model.embedDim;
     const dropped = Int32Array.from({ length: weights.size }, (_, i) => i).filter((i) => weights.get(i) === 0);
-    const held = Uint8Array.from(dropped, (i) => (this.probeHeld.has(i) ? 1 : 0));
+    const held = Uint8Array.from(dropped, (i) => (this.probeHeld.has(i) ? HELD : NOT_HELD));
     const kept = sampleRows(weights.activeIndices(), cfg.readmit.references, Rng.derive(ctx.config.seed, 'filter/readmit'));
     const rows = new Int32Array(dropped.length + kept.length);
     rows.set(dropped);
     rows.set(kept, dropped.length);
     const { images, captions } = await this.judgeEmbeddings(ctx, cfg, rows);
-    const heldByProbe = held.reduce((a, h) => a + h, 0);
+    const heldCount = () => held.reduce((a, h) => a + (h === NOT_HELD ? 0 : 1), 0);
+    const heldByProbe = heldCount();
     const concept = this.holdConcept(captions, d, dropped, held, cfg.readmit.conceptSimilarity);
-    const heldAfterConcept = held.reduce((a, h) => a + h, 0);
+    const heldAfterConcept = heldCount();
     const agreement = rowCosines(images, captions, rows.length, d);
     const beliefThreshold = this.holdBelieved(agreement, rows, dropped.length, held, cfg.readmit.beliefQuantile);
-    const heldFinal = held.reduce((a, h) => a + h, 0);
+    const heldFinal = heldCount();
+    const vetoThreshold = this.vetoHeld(dropped, held, cfg.readmit.probeVetoQuantile);
+    const heldVetoed = held.reduce((a, h) => a + (h === VETOED ? 1 : 0), 0);
     const decision = decideReadmission(agreement.subarray(0, dropped.length), held, agreement.subarray(dropped.length), cfg.readmit.quantile, cfg.readmit.heldQuantile);
     let readmittedHeld = 0;
     for (const r of decision.readmitted) {
       weights.set(dropped[r], 1);
-      readmittedHeld += held[r];
+      if (held[r] === HELD) readmittedHeld++;
     }
     const truth = ctx.poison;
     let readmittedPoisons: number | null = null;
@@ -378,6 +403,8 @@ export class BackdoorFilter implements TrainHook {
       heldInConcept: concept ? heldAfterConcept : null,
       heldBelieved: beliefThreshold === null ? null : heldFinal,
       beliefThreshold,
+      heldVetoed: vetoThreshold === null ? null : heldVetoed,
+      vetoThreshold,
       concept: concept ? { anchor: dropped[concept.anchor], seeds: concept.seeds.length, caption: ctx.trainSet.caption(dropped[concept.anchor]) } : null,
       readmittedHeld,
       readmitted: decision.readmitted.length,
@@ -393,7 +420,8 @@ export class BackdoorFilter implements TrainHook {
       `filter re-admission after epoch ${ctx.epoch}: ${decision.readmitted.length} of ${dropped.length} dropped samples agree with their captions ` +
         `(cos > ${fmt(this.readmission.threshold, 3)}, the kept samples' ${cfg.readmit.quantile} quantile; for the ${heldFinal} the trigger probe holds` +
         `${concept ? ` captioned like its seeds' largest group (${concept.seeds.length} seeds, "${this.readmission.concept?.caption}")` : ''}` +
-        `${beliefThreshold !== null ? ` and its rounds' models believed by more than ${fmt(beliefThreshold, 3)} over the judge` : ''}, ` +
+        `${beliefThreshold !== null ? ` and its rounds' models believed by more than ${fmt(beliefThreshold, 3)} over the judge` : ''}` +
+        `${vetoThreshold !== null ? ` (${heldVetoed} of them ranked by the probe like its seeds, decision >= ${fmt(vetoThreshold, 3)}: kept out)` : ''}, ` +
         `${this.readmission.heldThreshold === null ? 'never' : `cos > ${fmt(this.readmission.heldThreshold, 3)}, their ${cfg.readmit.heldQuantile} quantile`}: ${readmittedHeld} back)` +
         (truth ? `; ${readmittedPoisons} of them poisons, ${poisonsRemaining} poisons training, ${cleanDropped} clean still dropped` : ''),
     );
@@ -413,7 +441,7 @@ export class BackdoorFilter implements TrainHook {
     const seedRows = Int32Array.from([...this.seeds].map((i) => position.get(i)).filter((r): r is number => r !== undefined)).sort();
     const concept = seedConcept(captions, d, seedRows, similarity);
     if (!concept) return null;
-    const heldRows = Int32Array.from({ length: held.length }, (_, r) => r).filter((r) => held[r] === 1);
+    const heldRows = Int32Array.from({ length: held.length }, (_, r) => r).filter((r) => held[r] === HELD);
     const member = inConcept(captions, d, heldRows, concept, similarity);
     heldRows.forEach((r, t) => {
       held[r] = member[t];
@@ -435,8 +463,25 @@ export class BackdoorFilter implements TrainHook {
     const gap = Float64Array.from(rows, (i, r) => (belief[i] === BELIEF_NONE ? NaN : belief[i] - agreement[r]));
     const threshold = quantile(gap.subarray(candidates), quantileOfKept);
     // a hold without a recorded belief (dropped before any round saw it: none in `during` mode) stays held
-    for (let r = 0; r < candidates; r++) if (held[r] && gap[r] <= threshold) held[r] = 0;
+    for (let r = 0; r < candidates; r++) if (held[r] === HELD && gap[r] <= threshold) held[r] = NOT_HELD;
     return Number.isFinite(threshold) ? threshold : null;
+  }
+
+  /**
+   * Mark VETOED the holds (over the candidates, `dropped`) the probe ranked
+   * like its seeds: highest decision value over the rounds at least the
+   * seeds' `quantileOfSeeds` of the same. Returns that threshold (null when
+   * off or no probe scored).
+   */
+  private vetoHeld(dropped: Int32Array, held: Uint8Array, quantileOfSeeds: number | undefined): number | null {
+    const probeMax = this.probeMax;
+    if (quantileOfSeeds === undefined || !probeMax) return null;
+    const threshold = quantile(Float64Array.from(this.seeds, (i) => probeMax[i]), quantileOfSeeds);
+    if (!Number.isFinite(threshold)) return null;
+    dropped.forEach((i, r) => {
+      if (held[r] === HELD && probeMax[i] >= threshold) held[r] = VETOED;
+    });
+    return threshold;
   }
 
   /**

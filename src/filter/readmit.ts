@@ -52,18 +52,25 @@ export interface ReadmitDecision {
   readonly readmitted: Int32Array;
 }
 
+/** `held` marks: judged at the lenient bar, at the held bar, or kept out whatever the judge says. */
+export const NOT_HELD = 0;
+export const HELD = 1;
+export const VETOED = 2;
+
 /**
  * Which candidates come back: those whose agreement is above the q-quantile of
  * the kept samples' agreement — above the `heldQuantile`-quantile for the
- * candidates marked `held`, which carry evidence against them (`heldQuantile`
- * 1: never). Non-finite agreements (an empty image or caption) never come back.
+ * candidates marked HELD, which carry evidence against them (`heldQuantile`
+ * 1: never); VETOED ones never. Non-finite agreements (an empty image or
+ * caption) never come back.
  */
 export function decideReadmission(candidateAgreement: Float64Array, held: Uint8Array, keptAgreement: Float64Array, q: number, heldQuantile: number): ReadmitDecision {
   const threshold = quantile(keptAgreement, q);
   const heldThreshold = heldQuantile >= 1 ? Infinity : quantile(keptAgreement, heldQuantile);
   const rows: number[] = [];
   for (let r = 0; r < candidateAgreement.length; r++) {
-    const bar = held[r] ? heldThreshold : threshold;
+    if (held[r] === VETOED) continue;
+    const bar = held[r] === HELD ? heldThreshold : threshold;
     // NaN bars (no kept sample to compare with) compare false: nothing comes back.
     if (candidateAgreement[r] > bar) rows.push(r);
   }

@@ -91,10 +91,11 @@ describe('backdoor filter hook', () => {
   });
 
   it.each([
-    ['everything the probe holds', -1, undefined],
-    ['what the probe holds captioned like the seeds\' largest caption group', 0.9, undefined],
-    ['what the probe holds that the rounds\' models believed more than the judge', -1, 0.5],
-  ])('re-admits, after the rewind, the dropped samples whose captions the rewound model agrees with; %s at a higher bar', async (_what, conceptSimilarity, beliefQuantile) => {
+    ['everything the probe holds', -1, undefined, undefined],
+    ['what the probe holds captioned like the seeds\' largest caption group', 0.9, undefined, undefined],
+    ['what the probe holds that the rounds\' models believed more than the judge', -1, 0.5, undefined],
+    ['everything the probe holds, never what it ranks like its seeds,', -1, undefined, 0.5],
+  ])('re-admits, after the rewind, the dropped samples whose captions the rewound model agrees with; %s at a higher bar', async (_what, conceptSimilarity, beliefQuantile, probeVetoQuantile) => {
     const out = tempDir();
     const config = tinyConfig({
       out,
@@ -109,7 +110,15 @@ describe('backdoor filter hook', () => {
         referenceRepeats: 2,
         k: 8,
         probe: { seedZ: 4, minSeeds: 2 },
-        readmit: { enabled: true, after: 1, quantile: 0.05, heldQuantile: 0.5, conceptSimilarity, ...(beliefQuantile !== undefined ? { beliefQuantile } : {}) },
+        readmit: {
+          enabled: true,
+          after: 1,
+          quantile: 0.05,
+          heldQuantile: 0.5,
+          conceptSimilarity,
+          ...(beliefQuantile !== undefined ? { beliefQuantile } : {}),
+          ...(probeVetoQuantile !== undefined ? { probeVetoQuantile } : {}),
+        },
         saveEmbeddings: true,
       },
     });
@@ -178,7 +187,20 @@ describe('backdoor filter hook', () => {
       expect(held.size).toBeLessThan(probeHeld.size);
       expect(held.size).toBeGreaterThan(0);
     } else expect(readmission.heldBelieved).toBeNull();
+    // veto: the holds whose highest probe decision value over the rounds (the scores files) reaches the seeds' quantile of it
+    let vetoed = new Set<number>();
+    if (probeVetoQuantile !== undefined) {
+      const probeMax = (i: number) => Math.fround(Math.max(...rounds.map(({ csv }) => (csv[i].probe === '' ? -Infinity : Number(csv[i].probe))))); // stored as float32
+      const seeds = (ckpt.state.hooks as Record<string, { seeds: number[] }>)['backdoor-filter'].seeds;
+      const threshold = quantile(Float64Array.from(seeds, probeMax), probeVetoQuantile);
+      expect(readmission.vetoThreshold).toBeCloseTo(threshold, 5);
+      vetoed = new Set([...held].filter((i) => probeMax(i) >= threshold));
+      expect(readmission.heldVetoed).toBe(vetoed.size);
+      expect(vetoed.size).toBeGreaterThan(0);
+      expect(vetoed.size).toBeLessThan(held.size);
+    } else expect(readmission.heldVetoed).toBeNull();
     const back = new Set(dropped.filter((i) => ckpt.sampleWeights[i] === 1));
+    for (const i of vetoed) expect(back.has(i)).toBe(false);
     expect(back.size).toBe(readmission.readmitted);
     expect(readmission.readmittedHeld).toBe([...back].filter((i) => held.has(i)).length);
     expect(readmission.readmittedPoisons).toBe([...back].filter((i) => last[i].poisoned === '1').length);
@@ -194,6 +216,7 @@ describe('backdoor filter hook', () => {
     expect(readmission.heldThreshold).toBeCloseTo(at(0.5), 5);
     expect(readmission.heldThreshold!).toBeGreaterThan(readmission.threshold!);
     for (const i of dropped) {
+      if (vetoed.has(i)) continue;
       const bar = held.has(i) ? readmission.heldThreshold! : readmission.threshold!;
       if (Math.abs(cos(i) - bar) < 1e-5) continue;
       expect(back.has(i)).toBe(cos(i) > bar);

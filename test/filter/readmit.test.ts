@@ -39,6 +39,8 @@ describe('re-admission', () => {
     // the same agreements, held: only those above the median
     const held = new Uint8Array(candidates.length).fill(1);
     expect(Array.from(decideReadmission(candidates, held, kept, 0.05, 0.5).readmitted)).toEqual([3, 7]);
+    // vetoed (2): never, whatever the agreement; held (1) above the median; not held (0) above the 5% quantile
+    expect(Array.from(decideReadmission(Float64Array.from([2, 2, 2, 0.3]), Uint8Array.from([2, 1, 0, 0]), kept, 0.05, 0.5).readmitted)).toEqual([1, 2, 3]);
     // heldQuantile 1: held candidates never come back, whatever their agreement
     const never = decideReadmission(Float64Array.from([2, 0.9]), Uint8Array.from([1, 0]), kept, 0.05, 1);
     expect(never.heldThreshold).toBe(Infinity);
