@@ -265,16 +265,17 @@ export const filterSchema = z
      * trigger probe holds it (its drops, and drops a probe fit ranked like its seeds). The rewound
      * model has not learned the trigger, so it agrees with a clean sample's caption and not with a
      * poison's, except for poisons that already look like the target: those are what the probe
-     * holds. Fashion-MNIST, nine runs (blended 1% / 0.1%, BadNets 1%, three seeds): 5,200-8,500
-     * samples back, 0-4 poisons among them, ASR <= 0.044 as without it, +0.2 points of clean
-     * accuracy on average; Nashville 1%: 9 poisons back; quickstart 0.826 against 0.812 (the clean
-     * run: 0.826). `after` 3, not 1: one epoch in, the quickstart's judge (zero-shot accuracy 0.37)
-     * took back 4 of 40 poisons (ASR 0.13). Off by default: it trades poisons back (up to 9 of 600
-     * measured, no ASR measured from them) for a fraction of a point (README, filter results).
+     * holds, at least those captioned like the target (`conceptSimilarity`) and not ranked by the
+     * probe like its seeds (`probeVetoQuantile`). With these defaults, on Fashion-MNIST (blended 1% /
+     * 0.1% and BadNets 1%, three seeds each; Nashville, SIG, WaNet, no poison) every run ends closer
+     * to the clean run's accuracy than without the re-admission (0.35-1.28 points below, against
+     * 1.1-2.2) at ASR <= 0.039, with 0-2 poisons back per run; the quickstart keeps every poison out
+     * (README, filter results). `after` 3, not 1: one epoch in, the quickstart's judge (zero-shot
+     * accuracy 0.37) took back 4 of 40 poisons (ASR 0.13).
      */
     readmit: z
       .object({
-        enabled: z.boolean().default(false),
+        enabled: z.boolean().default(true),
         /** Epochs of the rewound training before the judgement (its model must have learned the captions first). */
         after: positiveInt.default(3),
         quantile: fraction.default(0.01),
@@ -283,11 +284,12 @@ export const filterSchema = z
         /**
          * What the probe holds stays held only when its caption is within this cosine (under the judge) of
          * a caption in the seeds' largest caption group — a targeted backdoor's poisons all caption its
-         * target; the rest is judged like any drop. -1 (default): everything the probe holds stays held.
-         * It must sit between the similarity of captions of one concept and of two: 0.6 on the quickstart's
-         * bag-of-words captions, 0.6-0.8 on Fashion-MNIST's (README, "The concept hold").
+         * target; the rest is judged like any drop. -1: everything the probe holds stays held. It must sit
+         * between the similarity of captions of one concept and of two: 0.6 on the quickstart's bag-of-words
+         * captions, 0.6-0.8 on Fashion-MNIST's (README, "The concept hold"). Too high a value lets poisons
+         * back (quickstart, 0.8: 4); too low only holds more.
          */
-        conceptSimilarity: z.number().min(-1).max(1).default(-1),
+        conceptSimilarity: z.number().min(-1).max(1).default(0.6),
         /**
          * What the probe holds stays held only when the filtering rounds' model agreed with its caption by
          * more than the judge does — by more than this quantile of the same gap over the kept samples: a
@@ -299,9 +301,9 @@ export const filterSchema = z
          * seeds (its highest decision value over the rounds against the seeds'): a judge that never learned
          * the trigger takes poisons that look like the target for the target (Nashville: 9 sneakers back at
          * the median bar); the probe, which learned the trigger in the rounds' models, ranks them among its
-         * seeds. Unset (default): off.
+         * seeds. Negative: off.
          */
-        probeVetoQuantile: fraction.optional(),
+        probeVetoQuantile: z.number().min(-1).max(1).default(0.25),
         /** Kept samples sampled for the quantile. */
         references: positiveInt.default(8192),
       })

@@ -339,7 +339,7 @@ export class BackdoorFilter implements TrainHook {
     const result = probeDrops(allEmbeddings, weights.size, ctx.model.embedDim, current, seeds, Math.round(budget * seeds.length), { negatives, l2, seed: ctx.config.seed + epoch });
     for (const i of result.rows) weights.set(i, 0);
     for (let i = 0; i < weights.size; i++) if (weights.get(i) === 0 && result.scores[i] > 0) this.probeHeld.add(i);
-    if (readmitting(cfg) && cfg.readmit.probeVetoQuantile !== undefined) {
+    if (readmitting(cfg) && cfg.readmit.probeVetoQuantile >= 0) {
       this.probeMax ??= new Float32Array(weights.size).fill(-Infinity);
       for (let i = 0; i < weights.size; i++) if (result.scores[i] > this.probeMax[i]) this.probeMax[i] = result.scores[i];
     }
@@ -471,11 +471,11 @@ export class BackdoorFilter implements TrainHook {
    * Mark VETOED the holds (over the candidates, `dropped`) the probe ranked
    * like its seeds: highest decision value over the rounds at least the
    * seeds' `quantileOfSeeds` of the same. Returns that threshold (null when
-   * off or no probe scored).
+   * off — a negative quantile — or no probe scored).
    */
-  private vetoHeld(dropped: Int32Array, held: Uint8Array, quantileOfSeeds: number | undefined): number | null {
+  private vetoHeld(dropped: Int32Array, held: Uint8Array, quantileOfSeeds: number): number | null {
     const probeMax = this.probeMax;
-    if (quantileOfSeeds === undefined || !probeMax) return null;
+    if (quantileOfSeeds < 0 || !probeMax) return null;
     const threshold = quantile(Float64Array.from(this.seeds, (i) => probeMax[i]), quantileOfSeeds);
     if (!Number.isFinite(threshold)) return null;
     dropped.forEach((i, r) => {

@@ -117,7 +117,7 @@ describe('backdoor filter hook', () => {
           heldQuantile: 0.5,
           conceptSimilarity,
           ...(beliefQuantile !== undefined ? { beliefQuantile } : {}),
-          ...(probeVetoQuantile !== undefined ? { probeVetoQuantile } : {}),
+          probeVetoQuantile: probeVetoQuantile ?? -1,
         },
         saveEmbeddings: true,
       },
