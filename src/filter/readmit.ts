@@ -22,12 +22,16 @@ import { quantileSorted } from './policy.js';
  * trigger probe's reason to exist: poisons whose images already look like the
  * target agree with their target captions under a clean model too, so what
  * the probe holds (its drops, and the drops it ranks like its seeds) must
- * agree at least as well as the median kept sample. With the opt-in concept
- * hold, only when its caption is like the seeds' largest caption group: a
+ * agree at least as well as the median kept sample — with the concept hold,
+ * only when its caption is like the seeds' largest caption group: a
  * targeted backdoor teaches the trigger to mean the target, so every poison
  * is captioned with the target, while a clean hold need not be (on
  * Fashion-MNIST a third of the probe's holds in a clean run are sandals
- * captioned "sandal"). It fails by design for clean-label poisons, whose
+ * captioned "sandal"). Some poisons pass even that bar, because to a model
+ * without the trigger they are the target (Nashville-filtered sneakers
+ * captioned "ankle boot"); the probe, which learned the trigger, still ranks
+ * them like its seeds, and the veto keeps such holds out whatever the judge
+ * says. It fails by design for clean-label poisons, whose
  * captions do describe their images — those the density rounds do not find
  * either.
  */
