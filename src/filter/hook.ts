@@ -145,8 +145,13 @@ function mergeOptions(base: FilterConfig, options: FilterOptions): FilterConfig 
 /** The trigger probe runs with the drop action only: it decides drops, not weights. */
 const probing = (cfg: FilterConfig) => cfg.probe.enabled && cfg.action === 'drop';
 
-/** Re-admission needs a model that never trained on the dropped samples: the rewound one, and dropped (not down-weighted) samples to judge. */
-const readmitting = (cfg: FilterConfig) => cfg.readmit.enabled && cfg.mode === 'during' && cfg.rewindAfter > 0 && cfg.action === 'drop';
+/**
+ * Re-admission needs a model that never trained on the dropped samples (the
+ * rewound one), dropped (not down-weighted) samples to judge, and the trigger
+ * probe: without its holds every drop faces the lenient bar, which the poisons
+ * that look like the target pass (28 back on Fashion-MNIST blended 1%).
+ */
+const readmitting = (cfg: FilterConfig) => cfg.readmit.enabled && cfg.mode === 'during' && cfg.rewindAfter > 0 && probing(cfg);
 
 const fmt = (v: number | null, digits = 4) => (v === null ? 'n/a' : v.toFixed(digits));
 

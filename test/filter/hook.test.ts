@@ -244,6 +244,19 @@ describe('backdoor filter hook', () => {
     expect(filter.saveState()).toEqual({ rounds: [], seeds: [], probeHeld: [], readmission: null });
   });
 
+  it.each([true, false])('re-admits by default only with the trigger probe, whose holds it needs (probe on: %s)', async (probe) => {
+    const config = tinyConfig({
+      out: tempDir(),
+      data: { size: 256 },
+      train: { epochs: 3 },
+      poison: { attack: 'badnets', position: 'fixed', count: 8, target: 'red circle' },
+      filter: { enabled: true, warmupEpochs: 1, rewindAfter: 2, referenceSize: 128, referenceRepeats: 1, k: 8, probe: { enabled: probe, seedZ: 4, minSeeds: 2 }, readmit: { after: 1 } },
+    });
+    const filter = (await runPipeline(config)).summary.filter as FilterSummary;
+    if (probe) expect(filter.readmission?.epoch).toBe(3);
+    else expect(filter.readmission).toBeNull();
+  });
+
   it('retrain mode trains, scores once with the final model, and retrains from scratch on the kept set', async () => {
     const out = tempDir();
     const config = tinyConfig({
