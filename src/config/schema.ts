@@ -267,11 +267,11 @@ export const filterSchema = z
      * poison's, except for poisons that already look like the target: those are what the probe
      * holds, at least those captioned like the target (`conceptSimilarity`) and not ranked by the
      * probe like its seeds (`probeVetoQuantile`). With these defaults, on Fashion-MNIST (blended 1% /
-     * 0.1% and BadNets 1%, three seeds each; Nashville, SIG, WaNet, no poison) every run ends closer
-     * to the clean run's accuracy than without the re-admission (0.35-1.28 points below, against
-     * 1.1-2.2) at ASR <= 0.039, with 0-2 poisons back per run; the quickstart keeps every poison out
-     * (README, filter results). `after` 3, not 1: one epoch in, the quickstart's judge (zero-shot
-     * accuracy 0.37) took back 4 of 40 poisons (ASR 0.13).
+     * 0.1% and BadNets 1%, three seeds each) 8 of the 9 runs end within 1 point of the clean run's
+     * accuracy (0.19-1.33 points below, against 1.1-2.1 without the re-admission) at ASR <= 0.037,
+     * with 0-2 poisons back per run; Nashville 0.015; the quickstart 1 poison back, ASR 0.023 (README,
+     * filter results). `after` 3, not 1: one epoch in, the quickstart's judge (zero-shot accuracy 0.37)
+     * took back 4 of 40 poisons (ASR 0.13).
      */
     readmit: z
       .object({
@@ -285,11 +285,12 @@ export const filterSchema = z
          * What the probe holds stays held only when its caption is within this cosine (under the judge) of
          * a caption in the seeds' largest caption group — a targeted backdoor's poisons all caption its
          * target; the rest is judged like any drop. -1: everything the probe holds stays held. It must sit
-         * between the similarity of captions of one concept and of two: 0.6 on the quickstart's bag-of-words
-         * captions, 0.6-0.8 on Fashion-MNIST's (README, "The concept hold"). Too high a value lets poisons
-         * back (quickstart, 0.8: 4); too low only holds more.
+         * between the similarity of captions of one concept and of two: 0.6-0.7 on the quickstart's
+         * bag-of-words captions (0.6: no poison back, 0.7: 1), 0.7-0.8 on Fashion-MNIST's, where 0.6 merges
+         * the footwear classes (README, "The concept hold"). Too high a value lets poisons back (quickstart,
+         * 0.8: 4); too low holds more clean samples.
          */
-        conceptSimilarity: z.number().min(-1).max(1).default(0.6),
+        conceptSimilarity: z.number().min(-1).max(1).default(0.7),
         /**
          * What the probe holds stays held only when the filtering rounds' model agreed with its caption by
          * more than the judge does — by more than this quantile of the same gap over the kept samples: a
