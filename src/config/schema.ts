@@ -260,9 +260,9 @@ export const filterSchema = z
     /**
      * Re-admission after the rewind (src/filter/readmit.ts; `during` mode with a rewind, `action:
      * drop` and the trigger probe, whose holds it needs): `after` epochs into the rewound training,
-     * a dropped sample comes back for the remaining epochs when its CLIP score cos(image, own caption) under the current model is
-     * above the kept samples' `quantile` of the same score — above their `heldQuantile` when the
-     * trigger probe holds it (its drops, and drops a probe fit ranked like its seeds). The rewound
+     * a dropped sample comes back for the remaining epochs when its CLIP score cos(image, own
+     * caption) under the current model is above the kept samples' `quantile` of the same score —
+     * above their `heldQuantile` when the trigger probe holds it (its drops, and drops a probe fit ranked like its seeds). The rewound
      * model has not learned the trigger, so it agrees with a clean sample's caption and not with a
      * poison's, except for poisons that already look like the target: those are what the probe
      * holds, at least those captioned like the target (`conceptSimilarity`) and not ranked by the
