@@ -17,10 +17,10 @@ it of one of theirs), and prints, for the holds in the concept:
   agreement minus the judge's) and the probe's highest decision value over
   the rounds, poisons against clean samples.
 
-These are the README's figures for "The same at the quickstart's safe
-similarity" (Nashville's 9 poisons back).
+These are the README's figures for "The concept hold at 0.6, without the
+veto" (Nashville's 9 poisons back: `--similarity 0.6`).
 
-    /usr/bin/python3 examples/analysis/readmit_holds.py runs/<run> [--similarity 0.6]
+    /usr/bin/python3 examples/analysis/readmit_holds.py runs/<run> [--similarity 0.7]
 
 Needs numpy and scikit-learn (Debian: python3-numpy python3-sklearn).
 """
@@ -93,7 +93,7 @@ def main(run, similarity):
 
 if __name__ == '__main__':
     args = sys.argv[1:]
-    similarity = 0.6
+    similarity = 0.7  # the filter's default readmit.conceptSimilarity
     if '--similarity' in args:
         i = args.index('--similarity')
         similarity = float(args[i + 1])
