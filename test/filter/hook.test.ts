@@ -236,9 +236,10 @@ describe('backdoor filter hook', () => {
     // the rounds' beliefs (readmit.beliefQuantile), float32 per sample, -2 for none yet
     filter.restoreState({ rounds: [], seeds: [], probeHeld: [], readmission: null, belief: [0.5, -2, 0.25] });
     expect(filter.saveState()).toEqual({ rounds: [], seeds: [], probeHeld: [], readmission: null, belief: [0.5, -2, 0.25] });
-    // the probe's highest decision value per sample (readmit.probeVetoQuantile), float32; null (never scored) stands for -Infinity
-    filter.restoreState({ rounds: [], seeds: [], probeHeld: [], readmission: null, probeMax: [1.5, null, -0.25] });
-    expect(filter.saveState()).toEqual({ rounds: [], seeds: [], probeHeld: [], readmission: null, probeMax: [1.5, null, -0.25] });
+    // the probe's highest decision value per sample (readmit.probeVetoQuantile): float32 bytes in base64, -Infinity for never scored
+    const probeMaxFloat32 = Buffer.from(Float32Array.from([1.5, -Infinity, -0.25]).buffer).toString('base64');
+    filter.restoreState({ rounds: [], seeds: [], probeHeld: [], readmission: null, probeMaxFloat32 });
+    expect(filter.saveState()).toEqual({ rounds: [], seeds: [], probeHeld: [], readmission: null, probeMaxFloat32 });
     // a checkpoint written before the probe and the re-admission existed has neither
     filter.restoreState({ rounds: [] });
     expect(filter.saveState()).toEqual({ rounds: [], seeds: [], probeHeld: [], readmission: null });
