@@ -521,8 +521,9 @@ export class BackdoorFilter implements TrainHook {
     const d = ctx.model.embedDim;
     const detector = createDetector(cfg.detector, detectorOptionsFromConfig(cfg));
     // The probe learns from seeds dropped in earlier rounds: it needs their embeddings under the current encoder.
-    const embedded = await this.roundEmbeddings(ctx, cfg, probing(cfg) || cfg.saveEmbeddings ? everyRow : scored, epoch);
-    const allEmbeddings = probing(cfg) || cfg.saveEmbeddings ? embedded.embeddings : null;
+    const embedAll = probing(cfg) || cfg.saveEmbeddings;
+    const embedded = await this.roundEmbeddings(ctx, cfg, embedAll ? everyRow : scored, epoch);
+    const allEmbeddings = embedAll ? embedded.embeddings : null;
     const embeddings = allEmbeddings ? (scored === everyRow ? allEmbeddings : gatherRows(allEmbeddings, d, scored)) : embedded.embeddings;
     const believing = readmitting(cfg) && cfg.readmit.beliefQuantile !== undefined;
     // every caption under this round's model, once, for the belief and for saveEmbeddings
