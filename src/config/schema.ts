@@ -165,23 +165,25 @@ export const filterSchema = z
     /** `during`: re-score and filter the running training; `retrain`: train, score once, retrain from scratch on the kept set. */
     mode: z.enum(['during', 'retrain']).default('during'),
     /**
-     * Epochs trained before the first scoring. 2 rather than 1: at low poison rates the trigger has
-     * not imprinted after one epoch (blended 0.1% on Fashion-MNIST: round-1 AUROC 0.62-0.68 after
-     * epoch 1, 0.70-0.78 after epoch 2; ASR 0.03-0.23 over three seeds with rounds at 1-3, 0.02-0.04
-     * with rounds at 2-4).
+     * Epochs trained before the first scoring. The detectors see a poison once the encoder has learned
+     * its trigger, and a rare trigger takes epochs: blended 0.1% on Fashion-MNIST is at ASR 0.02 after
+     * epoch 2 and 0.52 after epoch 4, and in an unfiltered run a round finds 8 of its 60 poisons after
+     * epoch 2 (AUROC 0.77, no poison among the probe's seeds) against 52 after epoch 4 (AUROC 0.97, 41
+     * among the seeds), while at 1% epoch 4 serves as well as epoch 2 (AUROC 0.98 both). The rewind
+     * makes the wait free of consequences: what the filtering epochs' model learns is discarded. A small
+     * dataset that learns its trigger within an epoch wants less (the quickstart's config: 2).
      */
-    warmupEpochs: nonNegativeInt.default(2),
+    warmupEpochs: nonNegativeInt.default(4),
     /** Re-score every N epochs after the first round (0 = score once). */
     every: nonNegativeInt.default(1),
     /**
      * `during` mode: after this many epochs (and that epoch's round), rewind the model to its
      * initialisation and train the full schedule on the kept samples (0 = never rewind). A backdoor
      * learned before its poisons were found does not fade when they are removed; rewinding costs
-     * these epochs, against a whole extra training run for `retrain`. 4, so three rounds (after
-     * epochs 2, 3, 4): stopping after two rounds saved 0.5-0.8 points of clean accuracy on
-     * Fashion-MNIST but left blended 0.1% at ASR 0.68 on one seed of three (README, filter results).
+     * these epochs, against a whole extra training run for `retrain`. 6, so three rounds (after
+     * epochs 4, 5, 6): on Fashion-MNIST blended 0.1% the second round found the last 5 poisons.
      */
-    rewindAfter: nonNegativeInt.default(4),
+    rewindAfter: nonNegativeInt.default(6),
     detector: z
       .enum(['slof', 'kdist', 'lof', 'lid', 'dao', 'iforest', 'clipscore', 'slof-official', 'kdist-official', 'dao-official'])
       .default('slof'),
@@ -291,6 +293,15 @@ export const filterSchema = z
          * 0.8: 4); too low holds more clean samples.
          */
         conceptSimilarity: z.number().min(-1).max(1).default(0.7),
+        /**
+         * The seeds' largest caption group counts as the target's only when it holds at least this many
+         * times the seeds of the next group; otherwise no caption dominates the seeds, they are mostly
+         * clean outliers rather than poisons, and nothing the probe holds is held. On Fashion-MNIST the
+         * target's group is 3.2-4.5 times the next at 1% (quickstart: 4.3), while at 0.1% and without
+         * poison the largest group is a clean concept's at 1.1-1.5 times the next. 0: the largest group,
+         * however small its lead (before this option).
+         */
+        conceptDominance: z.number().min(0).default(2),
         /**
          * What the probe holds stays held only when the filtering rounds' model agreed with its caption by
          * more than the judge does — by more than this quantile of the same gap over the kept samples: a

@@ -13,7 +13,7 @@ import { Rng } from '../util/rng.js';
 import { decideWeights } from './policy.js';
 import { probeDrops } from './probe.js';
 import { rowCosines } from '../util/rows.js';
-import { decideReadmission, HELD, inConcept, NOT_HELD, quantile, sampleRows, seedConcept, VETOED, type SeedConcept } from './readmit.js';
+import { decideReadmission, dominates, HELD, inConcept, NOT_HELD, quantile, sampleRows, seedConcept, VETOED, type SeedConcept } from './readmit.js';
 
 /** No agreement recorded yet (agreements are cosines, in [-1, 1]). */
 const BELIEF_NONE = -2;
@@ -74,7 +74,7 @@ export interface ReadmissionRecord {
   candidates: number;
   /** Candidates the trigger probe holds (its drops, and drops a probe fit ranked like its seeds). */
   heldByProbe: number;
-  /** Of them, those whose caption names the seeds' concept (`readmit.conceptSimilarity`; null when off). */
+  /** Of them, those whose caption names the seeds' concept (`readmit.conceptSimilarity`; 0 when no group dominates; null when off). */
   heldInConcept: number | null;
   /** Of those, the ones the rounds' models believed more than the judge (`readmit.beliefQuantile`; null when off): judged at `heldQuantile`. */
   heldBelieved: number | null;
@@ -84,8 +84,11 @@ export interface ReadmissionRecord {
   heldVetoed: number | null;
   /** The seeds' `probeVetoQuantile` of the probe's highest decision value over the rounds (null when off). */
   vetoThreshold: number | null;
-  /** The seeds' largest caption group: its anchor sample and size (null: no seeds among the candidates, or the rule off). */
-  concept: { anchor: number; seeds: number; caption: string } | null;
+  /**
+   * The seeds' largest caption group: its anchor sample and size, the size of the next group, and whether it
+   * dominates (`readmit.conceptDominance`; when not, nothing is held). Null: no seeds among the candidates, or the rule off.
+   */
+  concept: { anchor: number; seeds: number; caption: string; runnerUp: number; dominant: boolean } | null;
   readmitted: number;
   /** Re-admitted samples the probe held. */
   readmittedHeld: number;
@@ -378,7 +381,7 @@ export class BackdoorFilter implements TrainHook {
     const { images, captions } = await this.judgeEmbeddings(ctx, cfg, rows);
     const heldCount = () => held.reduce((a, h) => a + (h === NOT_HELD ? 0 : 1), 0);
     const heldByProbe = heldCount();
-    const concept = this.holdConcept(captions, d, dropped, held, cfg.readmit.conceptSimilarity);
+    const concept = this.holdConcept(captions, d, dropped, held, cfg.readmit.conceptSimilarity, cfg.readmit.conceptDominance);
     const heldAfterConcept = heldCount();
     const agreement = rowCosines(images, captions, rows.length, d);
     const beliefThreshold = this.holdBelieved(agreement, rows, dropped.length, held, cfg.readmit.beliefQuantile);
@@ -410,7 +413,9 @@ export class BackdoorFilter implements TrainHook {
       beliefThreshold,
       heldVetoed: vetoThreshold === null ? null : heldVetoed,
       vetoThreshold,
-      concept: concept ? { anchor: dropped[concept.anchor], seeds: concept.seeds.length, caption: ctx.trainSet.caption(dropped[concept.anchor]) } : null,
+      concept: concept
+        ? { anchor: dropped[concept.anchor], seeds: concept.seeds.length, caption: ctx.trainSet.caption(dropped[concept.anchor]), runnerUp: concept.runnerUp, dominant: dominates(concept, cfg.readmit.conceptDominance) }
+        : null,
       readmittedHeld,
       readmitted: decision.readmitted.length,
       readmittedPoisons,
@@ -424,7 +429,7 @@ export class BackdoorFilter implements TrainHook {
     ctx.log(
       `filter re-admission after epoch ${ctx.epoch}: ${decision.readmitted.length} of ${dropped.length} dropped samples agree with their captions ` +
         `(cos > ${fmt(this.readmission.threshold, 3)}, the kept samples' ${cfg.readmit.quantile} quantile; for the ${heldFinal} the trigger probe holds` +
-        `${concept ? ` captioned like its seeds' largest group (${concept.seeds.length} seeds, "${this.readmission.concept?.caption}")` : ''}` +
+        `${concept ? ` captioned like its seeds' largest group (${concept.seeds.length} seeds, "${this.readmission.concept?.caption}"; the next: ${concept.runnerUp}${this.readmission.concept?.dominant ? '' : ', not dominant: none held'})` : ''}` +
         `${beliefThreshold !== null ? ` and its rounds' models believed by more than ${fmt(beliefThreshold, 3)} over the judge` : ''}` +
         `${vetoThreshold !== null ? ` (${heldVetoed} of them ranked by the probe like its seeds, decision >= ${fmt(vetoThreshold, 3)}: kept out)` : ''}, ` +
         `${this.readmission.heldThreshold === null ? 'never' : `cos > ${fmt(this.readmission.heldThreshold, 3)}, their ${cfg.readmit.heldQuantile} quantile`}: ${readmittedHeld} back)` +
@@ -436,10 +441,11 @@ export class BackdoorFilter implements TrainHook {
    * Narrow `held` (over the candidates, `dropped`) to the candidates whose
    * caption is within `similarity` of a caption of the seeds' largest caption
    * group (the seeds are among the candidates: they were dropped); the rest
-   * are judged like any drop. -1 keeps every hold. Captions are the first
+   * are judged like any drop; all of them are when that group holds fewer
+   * than `dominance` times the seeds of the next one. -1 keeps every hold. Captions are the first
    * rows of `captions`, in `dropped` order.
    */
-  private holdConcept(captions: Float32Array, d: number, dropped: Int32Array, held: Uint8Array, similarity: number): SeedConcept | null {
+  private holdConcept(captions: Float32Array, d: number, dropped: Int32Array, held: Uint8Array, similarity: number, dominance: number): SeedConcept | null {
     if (similarity <= -1) return null;
     const position = new Map<number, number>();
     dropped.forEach((i, r) => position.set(i, r));
@@ -447,7 +453,8 @@ export class BackdoorFilter implements TrainHook {
     const concept = seedConcept(captions, d, seedRows, similarity);
     if (!concept) return null;
     const heldRows = Int32Array.from({ length: held.length }, (_, r) => r).filter((r) => held[r] === HELD);
-    const member = inConcept(captions, d, heldRows, concept, similarity);
+    // no dominant caption: no evidence of a target, so nothing is held
+    const member = dominates(concept, dominance) ? inConcept(captions, d, heldRows, concept, similarity) : new Uint8Array(heldRows.length);
     heldRows.forEach((r, t) => {
       held[r] = member[t];
     });

@@ -27,7 +27,10 @@ import { quantileSorted } from './policy.js';
  * targeted backdoor teaches the trigger to mean the target, so every poison
  * is captioned with the target, while a clean hold need not be (on
  * Fashion-MNIST a third of the probe's holds in a clean run are sandals
- * captioned "sandal"). Some poisons pass even that bar, because to a model
+ * captioned "sandal"). When no caption group dominates the seeds, they are
+ * mostly clean outliers rather than a targeted attack's poisons, the probe
+ * has learned what is atypical rather than a trigger, and nothing it holds
+ * carries evidence beyond the detector's: it is judged like any drop. Some poisons pass even that bar, because to a model
  * without the trigger they are the target (Nashville-filtered sneakers
  * captioned "ankle boot"); the probe, which learned the trigger, still ranks
  * them like its seeds, and the veto keeps such holds out whatever the judge
@@ -92,31 +95,54 @@ export interface SeedConcept {
   readonly anchor: number;
   /** The seeds within the similarity of the anchor's caption: the group, ascending rows. */
   readonly seeds: Int32Array;
+  /** Seeds in the largest group formed the same way from the seeds outside this one (0 when none are left). */
+  readonly runnerUp: number;
+}
+
+/** Among the unit rows marked in `among`, the one with the most marked rows within `similarity` (itself included), ties to the first; -1 when none is marked. */
+function largestGroup(unit: Float32Array, d: number, among: Uint8Array, similarity: number): { anchor: number; size: number } {
+  let anchor = -1;
+  let size = 0;
+  for (let a = 0; a < among.length; a++) {
+    if (!among[a]) continue;
+    let count = 0;
+    for (let b = 0; b < among.length; b++) if (among[b] && dot(unit, a, unit, b, d) >= similarity) count++;
+    if (count > size) {
+      size = count;
+      anchor = a;
+    }
+  }
+  return { anchor, size };
 }
 
 /**
  * The largest group of seed captions: the seed whose caption is within cosine
- * `similarity` of the most other seed captions, and those seeds. When the
- * seeds are mostly poisons of a targeted attack, that is the target's group
- * (Fashion-MNIST at 1%); when clean outliers outnumber the detected poisons
- * it is a clean concept's (at 0.1%: sandals, trousers). Null without seeds.
+ * `similarity` of the most other seed captions, and those seeds; and the size
+ * of the next group formed the same way from the seeds left, which says
+ * whether one caption dominates the seeds. When the seeds are mostly poisons
+ * of a targeted attack, it does, and the group is the target's (Fashion-MNIST
+ * at 1%: 276-378 seeds against a runner-up of 84-90); when clean outliers
+ * outnumber the detected poisons, the groups are the atypical clean concepts,
+ * of comparable sizes (at 0.1%: sandals 105 against 72). Null without seeds.
  */
 export function seedConcept(captions: Float32Array, d: number, seedRows: Int32Array, similarity: number): SeedConcept | null {
   if (seedRows.length === 0) return null;
   const unit = normalizeRows(gatherRows(captions, d, seedRows), d);
-  const m = seedRows.length;
-  let best = -1;
-  let anchor = 0;
-  for (let a = 0; a < m; a++) {
-    let count = 0;
-    for (let b = 0; b < m; b++) if (dot(unit, a, unit, b, d) >= similarity) count++;
-    if (count > best) {
-      best = count;
-      anchor = a;
-    }
+  const among = new Uint8Array(seedRows.length).fill(1);
+  // zero caption vectors are within no positive similarity, not even of themselves: the first seed anchors then
+  const anchor = Math.max(0, largestGroup(unit, d, among, similarity).anchor);
+  const group: number[] = [];
+  for (let b = 0; b < seedRows.length; b++) {
+    if (dot(unit, anchor, unit, b, d) < similarity) continue;
+    group.push(seedRows[b]);
+    among[b] = 0;
   }
-  const group = Array.from(seedRows).filter((_, b) => dot(unit, anchor, unit, b, d) >= similarity);
-  return { anchor: seedRows[anchor], seeds: Int32Array.from(group) };
+  return { anchor: seedRows[anchor], seeds: Int32Array.from(group), runnerUp: largestGroup(unit, d, among, similarity).size };
+}
+
+/** Whether the concept's group holds at least `dominance` times the seeds of the runner-up group (a dominance of 0 or less: always). */
+export function dominates(concept: SeedConcept, dominance: number): boolean {
+  return concept.seeds.length >= dominance * concept.runnerUp;
 }
 
 /** 1 for each of `rows` whose caption is within cosine `similarity` of a caption of the concept's seeds. */

@@ -91,11 +91,12 @@ describe('backdoor filter hook', () => {
   });
 
   it.each([
-    ['everything the probe holds', -1, undefined, undefined],
-    ['what the probe holds captioned like the seeds\' largest caption group', 0.9, undefined, undefined],
-    ['what the probe holds that the rounds\' models believed more than the judge', -1, 0.5, undefined],
-    ['everything the probe holds, never what it ranks like its seeds,', -1, undefined, 0.5],
-  ])('re-admits, after the rewind, the dropped samples whose captions the rewound model agrees with; %s at a higher bar', async (_what, conceptSimilarity, beliefQuantile, probeVetoQuantile) => {
+    ['everything the probe holds', -1, 0, undefined, undefined],
+    ['what the probe holds captioned like the seeds\' largest caption group', 0.9, 0, undefined, undefined],
+    ['nothing, the seeds\' largest caption group not dominating,', 0.9, 1000, undefined, undefined],
+    ['what the probe holds that the rounds\' models believed more than the judge', -1, 0, 0.5, undefined],
+    ['everything the probe holds, never what it ranks like its seeds,', -1, 0, undefined, 0.5],
+  ])('re-admits, after the rewind, the dropped samples whose captions the rewound model agrees with; %s at a higher bar', async (_what, conceptSimilarity, conceptDominance, beliefQuantile, probeVetoQuantile) => {
     const out = tempDir();
     const config = tinyConfig({
       out,
@@ -116,6 +117,7 @@ describe('backdoor filter hook', () => {
           quantile: 0.05,
           heldQuantile: 0.5,
           conceptSimilarity,
+          conceptDominance,
           ...(beliefQuantile !== undefined ? { beliefQuantile } : {}),
           probeVetoQuantile: probeVetoQuantile ?? -1,
         },
@@ -164,10 +166,15 @@ describe('backdoor filter hook', () => {
       const counts = seeds.map((a) => seeds.filter((b) => near(a, b)).length);
       const anchor = seeds[counts.indexOf(Math.max(...counts))];
       const group = seeds.filter((b) => near(anchor, b));
-      expect(readmission.concept).toMatchObject({ anchor, seeds: group.length });
-      held = new Set([...probeHeld].filter((i) => group.some((g) => near(i, g))));
+      const rest = seeds.filter((b) => !near(anchor, b));
+      const runnerUp = Math.max(0, ...rest.map((a) => rest.filter((b) => near(a, b)).length));
+      const dominant = group.length >= conceptDominance * runnerUp;
+      expect(readmission.concept).toMatchObject({ anchor, seeds: group.length, runnerUp, dominant });
+      expect(runnerUp).toBeGreaterThan(0); // so that a dominance of 1000 below is a real test
+      held = dominant ? new Set([...probeHeld].filter((i) => group.some((g) => near(i, g)))) : new Set();
       expect(readmission.concept!.caption).toMatch(/^a .+/);
       expect(held.size).toBeLessThan(probeHeld.size); // on this run the rule narrows the holds, so the decision below tests it
+      if (dominant) expect(held.size).toBeGreaterThan(0);
       expect(readmission.heldInConcept).toBe(held.size);
     } else {
       expect(readmission.concept).toBeNull();

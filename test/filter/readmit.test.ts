@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decideReadmission, inConcept, quantile, sampleRows, seedConcept } from '../../src/filter/readmit.js';
+import { decideReadmission, dominates, inConcept, quantile, sampleRows, seedConcept } from '../../src/filter/readmit.js';
 import { rowCosines } from '../../src/util/rows.js';
 import { Rng } from '../../src/util/rng.js';
 
@@ -75,6 +75,15 @@ describe('re-admission', () => {
     // 0 degrees has 0, 5, -5 within 12 degrees (3 with itself); 5 has 0, 5, -5 (10 apart): a tie, the first wins
     expect(concept.anchor).toBe(0);
     expect(Array.from(concept.seeds)).toEqual([0, 1, 3]);
+    // the next group from the seeds left (90, 85, 45): 90 and 85 are 5 degrees apart
+    expect(concept.runnerUp).toBe(2);
+    expect(dominates(concept, 1.5)).toBe(true);
+    expect(dominates(concept, 1.6)).toBe(false);
+    expect(dominates(concept, 0)).toBe(true);
+    // every seed in one group: no runner-up, dominant at any dominance
+    const all = seedConcept(captions, 2, seeds, -1)!;
+    expect(all.runnerUp).toBe(0);
+    expect(dominates(all, 1e9)).toBe(true);
     expect(seedConcept(captions, 2, new Int32Array(0), 0.5)).toBeNull();
     // members: within 12 degrees of some caption of the group — 10 (5 from seed 1), not 45 or 85
     expect(Array.from(inConcept(captions, 2, Int32Array.of(6, 5, 4, 2), concept, Math.cos((12 * Math.PI) / 180)))).toEqual([1, 0, 0, 0]);
