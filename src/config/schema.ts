@@ -269,10 +269,10 @@ export const filterSchema = z
      * poison's, except for poisons that already look like the target: those are what the probe
      * holds, at least those captioned like the target (`conceptSimilarity`) and not ranked by the
      * probe like its seeds (`probeVetoQuantile`). With these defaults, on Fashion-MNIST (blended 1% /
-     * 0.1% and BadNets 1%, three seeds each) 8 of the 9 runs end within 1 point of the clean run's
-     * accuracy (0.19-1.33 points below, against 1.1-2.1 without the re-admission) at ASR <= 0.037,
-     * with 0-2 poisons back per run; Nashville 0.015; the quickstart 1 poison back, ASR 0.023 (README,
-     * filter results). `after` 3, not 1: one epoch in, the quickstart's judge (zero-shot accuracy 0.37)
+     * 0.1% and BadNets 1%, three seeds each) all 9 runs end within 1 point of the clean run's accuracy
+     * (0.16-0.87 points below, against 1.1-2.1 without the re-admission) at ASR <= 0.012, with 0-3
+     * poisons back per run; Nashville, SIG, WaNet <= 0.010; the quickstart 1 poison back, ASR 0.023
+     * (README, filter results). `after` 3, not 1: one epoch in, the quickstart's judge (zero-shot accuracy 0.37)
      * took back 4 of 40 poisons (ASR 0.13).
      */
     readmit: z
