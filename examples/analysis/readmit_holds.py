@@ -8,7 +8,9 @@ in `checkpoints/last/state.json`) and the judge's image and caption embeddings
 (`readmit-epoch<N>-*.npy`), forms the concept group at `--similarity` as the
 hook does (the seed whose caption is within that cosine of the most seed
 captions, and those seeds; a hold is in the concept when its caption is within
-it of one of theirs), and prints, for the holds in the concept:
+it of one of theirs; nothing is, when the group holds fewer than `--dominance`
+times the seeds of the next group formed the same way), and prints, for the
+holds in the concept:
 
 - at each bar (a quantile of the kept samples' agreement cos(image, own
   caption) under the judge), how many poisons and clean samples would come
@@ -20,7 +22,7 @@ it of one of theirs), and prints, for the holds in the concept:
 These are the README's figures for "The concept hold at 0.6, without the
 veto" (Nashville's 9 poisons back: `--similarity 0.6`).
 
-    /usr/bin/python3 examples/analysis/readmit_holds.py runs/<run> [--similarity 0.7]
+    /usr/bin/python3 examples/analysis/readmit_holds.py runs/<run> [--similarity 0.7] [--dominance 2]
 
 Needs numpy and scikit-learn (Debian: python3-numpy python3-sklearn).
 """
@@ -38,7 +40,7 @@ def unit(x):
     return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-30)
 
 
-def main(run, similarity):
+def main(run, similarity, dominance):
     rounds = sorted(int(re.search(r'(\d+)\.csv$', p).group(1)) for p in glob.glob(f'{run}/scores-epoch*.csv'))
     judged = glob.glob(f'{run}/readmit-epoch*-images.npy')
     if not rounds or not judged:
@@ -57,12 +59,18 @@ def main(run, similarity):
     images = unit(np.load(f'{run}/readmit-epoch{judge_epoch}-images.npy').astype(np.float64))
     captions = unit(np.load(f'{run}/readmit-epoch{judge_epoch}-captions.npy').astype(np.float64))
     agreement = (images * captions).sum(1)
-    pairwise = captions[seeds] @ captions[seeds].T
-    anchor = (pairwise >= similarity).sum(1).argmax()
-    group = seeds[pairwise[anchor] >= similarity]
-    in_concept = held[(captions[held] @ captions[group].T >= similarity).any(1)]
+    near = captions[seeds] @ captions[seeds].T >= similarity
+    anchor = near.sum(1).argmax()
+    group = seeds[near[anchor]]
+    rest = ~near[anchor]
+    runner_up = near[np.ix_(rest, rest)].sum(1).max() if rest.any() else 0
+    dominant = len(group) >= dominance * runner_up
+    in_concept = held[(captions[held] @ captions[group].T >= similarity).any(1)] if dominant else held[:0]
     print(f'{run}: judged after epoch {judge_epoch}; {len(dropped)} dropped, {len(held)} held by the probe ({poisoned[held].sum()} poisons), '
-          f'concept group at {similarity}: {len(group)} seeds; {len(in_concept)} holds in it ({poisoned[in_concept].sum()} poisons)')
+          f'concept group at {similarity}: {len(group)} seeds, the next {runner_up}'
+          f'{"" if dominant else f" (not {dominance} times: nothing held)"}; {len(in_concept)} holds in it ({poisoned[in_concept].sum()} poisons)')
+    if not dominant:
+        return
     for q in (0.5, 0.6, 0.7, 0.8, 0.9, 0.95):
         bar = np.quantile(agreement[kept], q)
         back = in_concept[agreement[in_concept] > bar]
@@ -94,10 +102,15 @@ def main(run, similarity):
 if __name__ == '__main__':
     args = sys.argv[1:]
     similarity = 0.7  # the filter's default readmit.conceptSimilarity
-    if '--similarity' in args:
-        i = args.index('--similarity')
-        similarity = float(args[i + 1])
-        del args[i:i + 2]
+    dominance = 2.0  # and readmit.conceptDominance
+    for flag in ('--similarity', '--dominance'):
+        if flag in args:
+            i = args.index(flag)
+            if flag == '--similarity':
+                similarity = float(args[i + 1])
+            else:
+                dominance = float(args[i + 1])
+            del args[i:i + 2]
     if len(args) != 1:
         sys.exit(__doc__)
-    main(args[0], similarity)
+    main(args[0], similarity, dominance)
