@@ -170,8 +170,9 @@ export const filterSchema = z
      * epoch 2 and 0.52 after epoch 4, and in an unfiltered run a round finds 8 of its 60 poisons after
      * epoch 2 (AUROC 0.77, no poison among the probe's seeds) against 52 after epoch 4 (AUROC 0.97, 41
      * among the seeds), while at 1% epoch 4 serves as well as epoch 2 (AUROC 0.98 both). The rewind
-     * makes the wait free of consequences: what the filtering epochs' model learns is discarded. A small
-     * dataset that learns its trigger within an epoch wants less (the quickstart's config: 2).
+     * makes the wait free of consequences: what the filtering epochs' model learns is discarded. The
+     * quickstart's 4,000 samples learn their trigger in the first epoch; scored from epoch 4 its probe finds
+     * too few seeds to run, so nothing is re-admitted, and it ends at 0.828, ASR 0.013.
      */
     warmupEpochs: nonNegativeInt.default(4),
     /** Re-score every N epochs after the first round (0 = score once). */
@@ -271,8 +272,8 @@ export const filterSchema = z
      * probe like its seeds (`probeVetoQuantile`). With these defaults, on Fashion-MNIST (blended 1% /
      * 0.1% and BadNets 1%, three seeds each) all 9 runs end within 1 point of the clean run's accuracy
      * (0.16-0.87 points below, against 1.1-2.1 without the re-admission) at ASR <= 0.012, with 0-3
-     * poisons back per run; Nashville, SIG, WaNet <= 0.010; the quickstart 1 poison back, ASR 0.023
-     * (README, filter results). `after` 3, not 1: one epoch in, the quickstart's judge (zero-shot accuracy 0.37)
+     * poisons back per run; Nashville, SIG, WaNet <= 0.010 (README, filter results). Without a round that
+     * ran the probe nothing is judged: the quickstart (0.828, ASR 0.013). `after` 3, not 1: one epoch in, the quickstart's judge (zero-shot accuracy 0.37)
      * took back 4 of 40 poisons (ASR 0.13).
      */
     readmit: z
@@ -288,7 +289,7 @@ export const filterSchema = z
          * a caption in the seeds' largest caption group — a targeted backdoor's poisons all caption its
          * target; the rest is judged like any drop. -1: everything the probe holds stays held. It must sit
          * between the similarity of captions of one concept and of two: 0.6-0.7 on the quickstart's
-         * bag-of-words captions (0.6: no poison back, 0.7: 1), 0.7-0.8 on Fashion-MNIST's, where 0.6 merges
+         * bag-of-words captions (rounds after epochs 2-4; 0.6: no poison back, 0.7: 1), 0.7-0.8 on Fashion-MNIST's, where 0.6 merges
          * the footwear classes (README, "The concept hold"). Too high a value lets poisons back (quickstart,
          * 0.8: 4); too low holds more clean samples.
          */
@@ -297,7 +298,7 @@ export const filterSchema = z
          * The seeds' largest caption group counts as the target's only when it holds at least this many
          * times the seeds of the next group; otherwise no caption dominates the seeds, they are mostly
          * clean outliers rather than poisons, and nothing the probe holds is held. On Fashion-MNIST the
-         * target's group is 3.2-4.5 times the next at 1% (quickstart: 4.3), while at 0.1% and without
+         * target's group is 3.0-4.5 times the next at 1% (quickstart, rounds after epochs 2-4: 4.3), while at 0.1% and without
          * poison the largest group is a clean concept's at 1.1-1.5 times the next. 0: the largest group,
          * however small its lead (before this option).
          */

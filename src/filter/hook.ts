@@ -101,6 +101,8 @@ export interface ReadmissionRecord {
   /** After the re-admission. */
   poisonsRemaining: number | null;
   cleanDropped: number | null;
+  /** Why nothing was judged (every drop stays dropped), or null when the judgement ran. */
+  skipped: string | null;
 }
 
 export interface FilterSummary {
@@ -373,6 +375,10 @@ export class BackdoorFilter implements TrainHook {
     const weights = ctx.weights;
     const d = ctx.model.embedDim;
     const dropped = Int32Array.from({ length: weights.size }, (_, i) => i).filter((i) => weights.get(i) === 0);
+    // Seeds only accumulate, so fewer than minSeeds now means no round ran the probe: nothing is known to be
+    // held, and judging every drop at the lenient bar is what lets target-lookalike poisons back (the
+    // quickstart scored after epoch 4: 4 of 40, ASR 0.081). Nothing comes back instead.
+    if (this.seeds.size < cfg.probe.minSeeds) return this.skipReadmission(ctx, cfg, t0, dropped.length, `the trigger probe never ran (${this.seeds.size} seeds, fewer than probe.minSeeds ${cfg.probe.minSeeds})`);
     const held = Uint8Array.from(dropped, (i) => (this.probeHeld.has(i) ? HELD : NOT_HELD));
     const kept = sampleRows(weights.activeIndices(), cfg.readmit.references, Rng.derive(ctx.config.seed, 'filter/readmit'));
     const rows = new Int32Array(dropped.length + kept.length);
@@ -423,6 +429,7 @@ export class BackdoorFilter implements TrainHook {
       heldThreshold: Number.isFinite(decision.heldThreshold) ? decision.heldThreshold : null,
       poisonsRemaining,
       cleanDropped,
+      skipped: null,
     };
     ctx.summary.filter = this.summary(cfg);
     ctx.recorder.log({ 'filter/readmitted': decision.readmitted.length, 'filter/readmitted_poisons': readmittedPoisons }, ctx.epoch);
@@ -435,6 +442,33 @@ export class BackdoorFilter implements TrainHook {
         `${this.readmission.heldThreshold === null ? 'never' : `cos > ${fmt(this.readmission.heldThreshold, 3)}, their ${cfg.readmit.heldQuantile} quantile`}: ${readmittedHeld} back)` +
         (truth ? `; ${readmittedPoisons} of them poisons, ${poisonsRemaining} poisons training, ${cleanDropped} clean still dropped` : ''),
     );
+  }
+
+  private skipReadmission(ctx: HookContext, cfg: FilterConfig, t0: number, candidates: number, why: string): void {
+    const truth = ctx.poison;
+    const counts = truth ? groundTruthCounts(ctx.weights, truth.mask) : { poisonsRemaining: null, cleanDropped: null };
+    this.readmission = {
+      epoch: ctx.epoch,
+      seconds: (performance.now() - t0) / 1000,
+      candidates,
+      heldByProbe: 0,
+      heldInConcept: null,
+      heldBelieved: null,
+      beliefThreshold: null,
+      heldVetoed: null,
+      vetoThreshold: null,
+      concept: null,
+      readmitted: 0,
+      readmittedHeld: 0,
+      readmittedPoisons: truth ? 0 : null,
+      threshold: null,
+      heldThreshold: null,
+      ...counts,
+      skipped: why,
+    };
+    ctx.summary.filter = this.summary(cfg);
+    ctx.recorder.log({ 'filter/readmitted': 0 }, ctx.epoch);
+    ctx.log(`filter re-admission after epoch ${ctx.epoch}: none of ${candidates} dropped samples judged: ${why}`);
   }
 
   /**

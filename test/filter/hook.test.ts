@@ -265,6 +265,29 @@ describe('backdoor filter hook', () => {
     else expect(filter.readmission).toBeNull();
   });
 
+  it('re-admits nothing when no round ran the trigger probe (fewer seeds than probe.minSeeds)', async () => {
+    const config = tinyConfig({
+      out: tempDir(),
+      data: { size: 256 },
+      train: { epochs: 3 },
+      poison: { attack: 'badnets', position: 'fixed', count: 8, target: 'red circle' },
+      filter: { enabled: true, warmupEpochs: 1, rewindAfter: 2, referenceSize: 128, referenceRepeats: 1, k: 8, probe: { seedZ: 4, minSeeds: 1000 }, readmit: { after: 1 } },
+    });
+    const summary = (await runPipeline(config)).summary;
+    const filter = summary.filter as FilterSummary;
+    const readmission = filter.readmission!;
+    expect(filter.rounds.every((r) => r.probeDropped === 0)).toBe(true);
+    expect(readmission.epoch).toBe(3);
+    expect(readmission.skipped).toMatch(/^the trigger probe never ran \(\d+ seeds, fewer than probe.minSeeds 1000\)$/);
+    expect(readmission.candidates).toBe(filter.rounds[filter.rounds.length - 1].droppedTotal);
+    expect(readmission.candidates).toBeGreaterThan(0);
+    expect(readmission.readmitted).toBe(0);
+    // the epochs after the judgement train on what the rounds kept, no more
+    const kept = 256 - readmission.candidates;
+    expect(summary.epochs.slice(3).map((e) => e.activeSamples)).toEqual(summary.epochs.slice(3).map(() => kept));
+    expect(summary.epochs.length).toBeGreaterThan(3);
+  });
+
   it('retrain mode trains, scores once with the final model, and retrains from scratch on the kept set', async () => {
     const out = tempDir();
     const config = tinyConfig({
