@@ -170,9 +170,10 @@ export const filterSchema = z
      * epoch 2 and 0.52 after epoch 4, and in an unfiltered run a round finds 8 of its 60 poisons after
      * epoch 2 (AUROC 0.77, no poison among the probe's seeds) against 52 after epoch 4 (AUROC 0.97, 41
      * among the seeds), while at 1% epoch 4 serves as well as epoch 2 (AUROC 0.98 both). The rewind
-     * makes the wait free of consequences: what the filtering epochs' model learns is discarded. The
-     * quickstart's 4,000 samples learn their trigger in the first epoch; scored from epoch 4 its probe finds
-     * too few seeds to run, so nothing is re-admitted, and it ends at 0.828, ASR 0.013.
+     * makes the wait free of consequences: what the filtering epochs' model learns is discarded. A small
+     * set that learns its trigger within two epochs wants less: by epoch 4 the quickstart's poisons have
+     * drawn together and leave the probe 4-10 seeds (seed 1: 3 poisons back, ASR 0.063), so its config
+     * keeps 2.
      */
     warmupEpochs: nonNegativeInt.default(4),
     /** Re-score every N epochs after the first round (0 = score once). */
@@ -272,8 +273,9 @@ export const filterSchema = z
      * probe like its seeds (`probeVetoQuantile`). With these defaults, on Fashion-MNIST (blended 1% /
      * 0.1% and BadNets 1%, three seeds each) all 9 runs end within 1 point of the clean run's accuracy
      * (0.16-0.87 points below, against 1.1-2.1 without the re-admission) at ASR <= 0.012, with 0-3
-     * poisons back per run; Nashville, SIG, WaNet <= 0.010 (README, filter results). Without a round that
-     * ran the probe nothing is judged: the quickstart (0.828, ASR 0.013). `after` 3, not 1: one epoch in, the quickstart's judge (zero-shot accuracy 0.37)
+     * poisons back per run; Nashville, SIG, WaNet <= 0.010; the quickstart (rounds after epochs 2-4) 0-1
+     * of 40 back, ASR <= 0.023 on three seeds (README, filter results). Without a round that ran the probe
+     * nothing is judged. `after` 3, not 1: one epoch in, the quickstart's judge (zero-shot accuracy 0.37)
      * took back 4 of 40 poisons (ASR 0.13).
      */
     readmit: z

@@ -95,7 +95,7 @@ export interface SeedConcept {
   readonly anchor: number;
   /** The seeds within the similarity of the anchor's caption: the group, ascending rows. */
   readonly seeds: Int32Array;
-  /** Seeds in the largest group formed the same way from the seeds outside this one (0 when none are left). */
+  /** Seeds in the largest group formed the same way from the seeds outside the concept (within the similarity of none of the group's captions; 0 when none are left). */
   readonly runnerUp: number;
 }
 
@@ -118,8 +118,8 @@ function largestGroup(unit: Float32Array, d: number, among: Uint8Array, similari
 /**
  * The largest group of seed captions: the seed whose caption is within cosine
  * `similarity` of the most other seed captions, and those seeds; and the size
- * of the next group formed the same way from the seeds left, which says
- * whether one caption dominates the seeds. When the seeds are mostly poisons
+ * of the next group formed the same way from the seeds outside the concept,
+ * which says whether one caption dominates the seeds. When the seeds are mostly poisons
  * of a targeted attack, it does, and the group is the target's (Fashion-MNIST
  * at 1%: 276-378 seeds against a runner-up of 84-90); when clean outliers
  * outnumber the detected poisons, the groups are the atypical clean concepts,
@@ -132,12 +132,12 @@ export function seedConcept(captions: Float32Array, d: number, seedRows: Int32Ar
   // zero caption vectors are within no positive similarity, not even of themselves: the first seed anchors then
   const anchor = Math.max(0, largestGroup(unit, d, among, similarity).anchor);
   const group: number[] = [];
-  for (let b = 0; b < seedRows.length; b++) {
-    if (dot(unit, anchor, unit, b, d) < similarity) continue;
-    group.push(seedRows[b]);
-    among[b] = 0;
-  }
-  return { anchor: seedRows[anchor], seeds: Int32Array.from(group), runnerUp: largestGroup(unit, d, among, similarity).size };
+  for (let b = 0; b < seedRows.length; b++) if (dot(unit, anchor, unit, b, d) >= similarity) group.push(b);
+  // The runner-up is formed from the seeds outside the concept — captioned unlike every caption of the group,
+  // the holds' own test — so that one concept split by the similarity (the quickstart's bag-of-words captions
+  // of "red circle": groups of 5 and 3 among 10 seeds) does not count as two.
+  for (let b = 0; b < seedRows.length; b++) if (group.some((t) => dot(unit, t, unit, b, d) >= similarity)) among[b] = 0;
+  return { anchor: seedRows[anchor], seeds: Int32Array.from(group, (b) => seedRows[b]), runnerUp: largestGroup(unit, d, among, similarity).size };
 }
 
 /** Whether the concept's group holds at least `dominance` times the seeds of the runner-up group (a dominance of 0 or less: always). */

@@ -93,11 +93,24 @@ describe('CLI: backdoor filter, score, compare, poison, demo', () => {
         'filter: {referenceSize: 100, referenceRepeats: 1, k: 8, warmupEpochs: 1, rewindAfter: 1}',
       ].join('\n'),
     );
-    const r = runCli(['demo', '--config', cfg, '--out', join(dir, 'demo'), '--backend', 'wasm', '--quiet']);
+    const r = runCli(['demo', '--config', cfg, '--out', join(dir, 'demo'), '--backend', 'wasm', '--quiet', '--seed', '3', '--filter.k', '6', '--poison.target', 'blue cross']);
     expect(r.status).toBe(0);
     const lines = r.stdout.split('\n');
     for (const name of ['clean', 'poisoned', 'filtered']) expect(lines.some((l) => l.startsWith(name))).toBe(true);
     expect(r.stdout).toContain('ASR');
-    expect(existsSync(join(dir, 'demo', 'filtered', 'summary.json'))).toBe(true);
+    // the overrides reach all three runs, under each run's own keys
+    const config = (name: string) => JSON.parse(readFileSync(join(dir, 'demo', name, 'summary.json'), 'utf8')).config;
+    for (const name of ['clean', 'poisoned', 'filtered']) {
+      expect(config(name).seed).toBe(3);
+      expect(config(name).poison.target).toBe('blue cross');
+      expect(config(name).filter.k).toBe(6);
+    }
+    expect(config('clean').poison.count).toBe(0);
+    expect(config('poisoned').filter.enabled).toBe(false);
+    expect(config('filtered').filter).toMatchObject({ enabled: true, referenceSize: 100 });
+    const bad = runCli(['demo', '--config', cfg, '--out', join(dir, 'bad'), '--quiet', '--filtr.k', '6']);
+    expect(bad.status).not.toBe(0);
+    expect(bad.stderr).toContain('unknown option: --filtr');
+    expect(existsSync(join(dir, 'bad'))).toBe(false);
   });
 });

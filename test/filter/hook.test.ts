@@ -166,7 +166,7 @@ describe('backdoor filter hook', () => {
       const counts = seeds.map((a) => seeds.filter((b) => near(a, b)).length);
       const anchor = seeds[counts.indexOf(Math.max(...counts))];
       const group = seeds.filter((b) => near(anchor, b));
-      const rest = seeds.filter((b) => !near(anchor, b));
+      const rest = seeds.filter((b) => !group.some((g) => near(g, b))); // outside the concept
       const runnerUp = Math.max(0, ...rest.map((a) => rest.filter((b) => near(a, b)).length));
       const dominant = group.length >= conceptDominance * runnerUp;
       expect(readmission.concept).toMatchObject({ anchor, seeds: group.length, runnerUp, dominant });

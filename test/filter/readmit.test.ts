@@ -80,6 +80,14 @@ describe('re-admission', () => {
     expect(dominates(concept, 1.5)).toBe(true);
     expect(dominates(concept, 1.6)).toBe(false);
     expect(dominates(concept, 0)).toBe(true);
+    // one concept split by the similarity: 25 and 30 are outside the anchor's (10) reach but within 12 degrees
+    // of the group's 20, so they are the concept's, not a runner-up; the runner-up is 90 alone
+    const split = [0, 5, 10, 20, 25, 30, 90];
+    const splitCaptions = Float32Array.from(split.flatMap(deg));
+    const splitConcept = seedConcept(splitCaptions, 2, Int32Array.from(split, (_, i) => i), Math.cos((12 * Math.PI) / 180))!;
+    expect(splitConcept.anchor).toBe(2);
+    expect(Array.from(splitConcept.seeds)).toEqual([0, 1, 2, 3]);
+    expect(splitConcept.runnerUp).toBe(1);
     // every seed in one group: no runner-up, dominant at any dominance
     const all = seedConcept(captions, 2, seeds, -1)!;
     expect(all.runnerUp).toBe(0);

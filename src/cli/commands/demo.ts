@@ -5,6 +5,9 @@ import { compareRun, formatComparisonTable } from '../../eval/compare.js';
 import { runPipeline } from '../../pipeline.js';
 import { createReporter } from '../../util/progress.js';
 import { abortOnSignals } from '../signals.js';
+import { RUN_OPTION_NAMES } from '../common.js';
+import { configOverridesFromArgv, unknownDottedOptions } from '../overrides.js';
+import { UserError } from '../../util/errors.js';
 
 export const command = 'demo';
 export const describe = 'the main job in one command: a clean, a poisoned and a poisoned + filtered run, compared';
@@ -14,7 +17,10 @@ export function builder(y: Argv) {
     .option('config', { alias: 'c', type: 'string', default: 'configs/quickstart-poisoned.yaml', describe: 'a config with a poison section' })
     .option('out', { alias: 'o', type: 'string', default: 'runs/demo', describe: 'parent directory of the three runs' })
     .option('backend', { choices: ['auto', 'tensorflow', 'wasm', 'cpu'] as const, default: 'auto' })
-    .option('quiet', { alias: 'q', type: 'boolean', default: false });
+    .option('quiet', { alias: 'q', type: 'boolean', default: false })
+    .option('seed', { type: 'number', describe: 'run seed of all three runs (data, poison, init, shuffling)' })
+    .option('epochs', { type: 'number', describe: 'shorthand for --train.epochs' })
+    .epilog('Any config key can be overridden with dot notation for all three runs, e.g. --poison.rate 0.005 --filter.k 8. Unknown keys and wrong types are errors.');
 }
 
 /**
@@ -23,12 +29,23 @@ export function builder(y: Argv) {
  * `filtered` (poisoned, with the backdoor filter).
  */
 export async function handler(argv: Record<string, unknown>): Promise<void> {
+  const stray = unknownDottedOptions(argv, RUN_OPTION_NAMES);
+  if (stray.length) {
+    throw new UserError(
+      `unknown option${stray.length > 1 ? 's' : ''}: ${stray.map((o) => `--${o}`).join(', ')}`,
+      'CLI_UNKNOWN_OPTION',
+      'config keys start with a section name (data, model, train, eval, poison, filter, tracking), e.g. --poison.rate 0.005; see demo --help',
+    );
+  }
   const out = resolve(argv.out as string);
-  const base = { backend: argv.backend, quiet: argv.quiet };
+  const user = configOverridesFromArgv(argv) as Record<string, Record<string, unknown> | undefined>;
+  if (argv.epochs !== undefined) user.train = { ...user.train, epochs: argv.epochs };
+  const base = { ...user, backend: argv.backend, quiet: argv.quiet, ...(argv.seed !== undefined ? { seed: argv.seed } : {}) };
+  // each variant's own keys go over the user's keys of the same section, not in place of them
   const variants: [string, Record<string, unknown>][] = [
-    ['clean', { poison: { count: 0 } }],
+    ['clean', { poison: { ...user.poison, count: 0 } }],
     ['poisoned', {}],
-    ['filtered', { filter: { enabled: true } }],
+    ['filtered', { filter: { ...user.filter, enabled: true } }],
   ];
   const reporter = createReporter({ quiet: Boolean(argv.quiet) });
   const signals = abortOnSignals((sig) => reporter.warn(`${sig} received: stopping`));
@@ -37,7 +54,7 @@ export async function handler(argv: Record<string, unknown>): Promise<void> {
     for (const [name, overrides] of variants) {
       const config = loadConfig({
         file: argv.config as string,
-        overrides: { ...base, ...overrides, out: join(out, name), tracking: { runName: `demo-${name}` } } as never,
+        overrides: { ...base, ...overrides, out: join(out, name), tracking: { ...user.tracking, runName: `demo-${name}` } } as never,
       });
       reporter.info(`\n== ${name}: ${config.poison && (config.poison.count ?? 1) > 0 ? `${config.poison.attack} poisoning` : 'no poisoning'}${config.filter.enabled ? ', backdoor filter on' : ''} ==`);
       const result = await runPipeline(config, { reporter, signal: signals.signal });
