@@ -167,9 +167,10 @@ export const filterSchema = z
     /**
      * Epochs trained before the first scoring. The detectors see a poison once the encoder has learned
      * its trigger, and a rare trigger takes epochs: blended 0.1% on Fashion-MNIST is at ASR 0.02 after
-     * epoch 2 and 0.52 after epoch 4, and in an unfiltered run a round finds 8 of its 60 poisons after
-     * epoch 2 (AUROC 0.77, no poison among the probe's seeds) against 52 after epoch 4 (AUROC 0.97, 41
-     * among the seeds), while at 1% epoch 4 serves as well as epoch 2 (AUROC 0.98 both). The rewind
+     * epoch 2 and 0.51 after epoch 4, and in an unfiltered run a round drops 6 of its 60 poisons after
+     * epoch 2 (AUROC 0.78, no poison among the probe's seeds) against 53 after epoch 4 (AUROC 0.97, 39
+     * among the seeds), while at 1% epoch 4 serves as well as epoch 2 (AUROC 0.99 both; README, "Why the
+     * first round waits"). The rewind
      * makes the wait free of consequences: what the filtering epochs' model learns is discarded. A small
      * set that learns its trigger within two epochs wants less: by epoch 4 the quickstart's poisons have
      * drawn together and leave the probe 4-10 seeds (seed 1: 3 poisons back, ASR 0.063), so its config
@@ -291,18 +292,20 @@ export const filterSchema = z
          * a caption in the seeds' largest caption group — a targeted backdoor's poisons all caption its
          * target; the rest is judged like any drop. -1: everything the probe holds stays held. It must sit
          * between the similarity of captions of one concept and of two: 0.6-0.7 on the quickstart's
-         * bag-of-words captions (rounds after epochs 2-4; 0.6: no poison back, 0.7: 1), 0.7-0.8 on Fashion-MNIST's, where 0.6 merges
-         * the footwear classes (README, "The concept hold"). Too high a value lets poisons back (quickstart,
+         * bag-of-words captions (rounds after epochs 2-4; 0.6: no poison back, 0.7: 1), 0.7-0.8 on
+         * Fashion-MNIST's, where 0.6 merges the footwear classes (README, "The concept hold"). Too high a value lets poisons back (quickstart,
          * 0.8: 4); too low holds more clean samples.
          */
         conceptSimilarity: z.number().min(-1).max(1).default(0.7),
         /**
          * The seeds' largest caption group counts as the target's only when it holds at least this many
          * times the seeds of the next group; otherwise no caption dominates the seeds, they are mostly
-         * clean outliers rather than poisons, and nothing the probe holds is held. On Fashion-MNIST the
-         * target's group is 3.0-4.5 times the next at 1% (quickstart, rounds after epochs 2-4: 4.3), while at 0.1% and without
-         * poison the largest group is a clean concept's at 1.1-1.5 times the next. 0: the largest group,
-         * however small its lead (before this option).
+         * clean outliers rather than poisons, and nothing the probe holds is held. The next group is formed
+         * from the seeds outside the concept, so that one concept split by the similarity does not count
+         * twice. On Fashion-MNIST (19 runs) the target's group is 2.1-4.4 times the next at 1%, while at
+         * 0.1%, without poison and for WaNet on one seed the largest group is a clean concept's at 1.0-1.7
+         * times the next; the quickstart's (rounds after epochs 2-4) 4.3. 0: the largest group, however
+         * small its lead (before this option).
          */
         conceptDominance: z.number().min(0).default(2),
         /**
