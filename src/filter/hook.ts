@@ -203,19 +203,28 @@ export class BackdoorFilter implements TrainHook {
       seeds: [...this.seeds],
       probeHeld: [...this.probeHeld],
       readmission: this.readmission,
-      ...(this.belief ? { belief: Array.from(this.belief) } : {}),
       // one float32 per training sample: little-endian bytes in base64, a quarter of the size as JSON numbers (and -Infinity survives)
-      ...(this.probeMax ? { probeMaxFloat32: Buffer.from(this.probeMax.buffer, this.probeMax.byteOffset, this.probeMax.byteLength).toString('base64') } : {}),
+      ...(this.belief ? { beliefFloat32: base64FromFloat32(this.belief) } : {}),
+      ...(this.probeMax ? { probeMaxFloat32: base64FromFloat32(this.probeMax) } : {}),
     };
   }
 
   restoreState(state: unknown): void {
-    const saved = state as { rounds?: FilterRound[]; seeds?: number[]; probeHeld?: number[]; readmission?: ReadmissionRecord | null; belief?: number[]; probeMaxFloat32?: string };
+    const saved = state as {
+      rounds?: FilterRound[];
+      seeds?: number[];
+      probeHeld?: number[];
+      readmission?: ReadmissionRecord | null;
+      beliefFloat32?: string;
+      /** As JSON numbers, in checkpoints written before `beliefFloat32`. */
+      belief?: number[];
+      probeMaxFloat32?: string;
+    };
     this.rounds = (saved.rounds ?? []).slice();
     this.seeds = new Set(saved.seeds ?? []);
     this.probeHeld = new Set(saved.probeHeld ?? []);
     this.readmission = saved.readmission ?? null;
-    this.belief = saved.belief ? Float32Array.from(saved.belief) : null;
+    this.belief = saved.beliefFloat32 ? float32FromBase64(saved.beliefFloat32) : saved.belief ? Float32Array.from(saved.belief) : null;
     this.probeMax = saved.probeMaxFloat32 ? float32FromBase64(saved.probeMaxFloat32) : null;
   }
 
@@ -670,6 +679,10 @@ export class BackdoorFilter implements TrainHook {
 }
 
 /** A Float32Array from the base64 of its little-endian bytes (copied: a Buffer's bytes need not be 4-byte aligned). */
+function base64FromFloat32(values: Float32Array): string {
+  return Buffer.from(values.buffer, values.byteOffset, values.byteLength).toString('base64');
+}
+
 function float32FromBase64(text: string): Float32Array {
   const bytes = Buffer.from(text, 'base64');
   const out = new Float32Array(bytes.length >> 2);

@@ -240,9 +240,13 @@ describe('backdoor filter hook', () => {
     const readmission = { epoch: 6, seconds: 1, candidates: 10, heldByProbe: 2, readmitted: 4, readmittedHeld: 1, readmittedPoisons: 0, threshold: 0.5, heldThreshold: 0.8, poisonsRemaining: 0, cleanDropped: 6 };
     filter.restoreState({ rounds: [], seeds: [5, 1, 9], probeHeld: [7, 3], readmission });
     expect(filter.saveState()).toEqual({ rounds: [], seeds: [5, 1, 9], probeHeld: [7, 3], readmission });
-    // the rounds' beliefs (readmit.beliefQuantile), float32 per sample, -2 for none yet
+    // the rounds' beliefs (readmit.beliefQuantile), float32 per sample, -2 for none yet: base64 like the probe's maxima;
+    // a checkpoint from before that wrote JSON numbers, and restores to the same state
+    const beliefFloat32 = Buffer.from(Float32Array.from([0.5, -2, 0.25]).buffer).toString('base64');
+    filter.restoreState({ rounds: [], seeds: [], probeHeld: [], readmission: null, beliefFloat32 });
+    expect(filter.saveState()).toEqual({ rounds: [], seeds: [], probeHeld: [], readmission: null, beliefFloat32 });
     filter.restoreState({ rounds: [], seeds: [], probeHeld: [], readmission: null, belief: [0.5, -2, 0.25] });
-    expect(filter.saveState()).toEqual({ rounds: [], seeds: [], probeHeld: [], readmission: null, belief: [0.5, -2, 0.25] });
+    expect(filter.saveState()).toEqual({ rounds: [], seeds: [], probeHeld: [], readmission: null, beliefFloat32 });
     // the probe's highest decision value per sample (readmit.probeVetoQuantile): float32 bytes in base64, -Infinity for never scored
     const probeMaxFloat32 = Buffer.from(Float32Array.from([1.5, -Infinity, -0.25]).buffer).toString('base64');
     filter.restoreState({ rounds: [], seeds: [], probeHeld: [], readmission: null, probeMaxFloat32 });
