@@ -322,6 +322,15 @@ export const filterSchema = z
          * seeds. Negative: off.
          */
         probeVetoQuantile: z.number().min(-1).max(1).default(0.25),
+        /**
+         * When no caption group dominates the seeds (`conceptDominance`), nothing is held, but the probe's
+         * holds it ranked at least like this quantile of its seeds still never come back: a probe that
+         * learned from mostly clean seeds also ranks the trigger's lookalikes high (Nashville at 0.1%: 4
+         * sneakers and sandals captioned "ankle boot" passed the lenient bar, ASR 0.073). Higher than
+         * `probeVetoQuantile` because these holds include the clean outliers the probe learned from.
+         * Negative: off.
+         */
+        undominatedVetoQuantile: z.number().min(-1).max(1).default(-1),
         /** Kept samples sampled for the quantile. */
         references: positiveInt.default(8192),
       })

@@ -80,9 +80,12 @@ export interface ReadmissionRecord {
   heldBelieved: number | null;
   /** The kept samples' `beliefQuantile` of belief minus judge agreement (null when off). */
   beliefThreshold: number | null;
-  /** Of the holds left, those the probe ranked like its seeds (`readmit.probeVetoQuantile`; null when off): never re-admitted. */
+  /**
+   * Of the holds left, those the probe ranked like its seeds (`readmit.probeVetoQuantile`; of all the probe's holds at
+   * `readmit.undominatedVetoQuantile` when no caption group dominates; null when off): never re-admitted.
+   */
   heldVetoed: number | null;
-  /** The seeds' `probeVetoQuantile` of the probe's highest decision value over the rounds (null when off). */
+  /** The seeds' `probeVetoQuantile` (or `undominatedVetoQuantile`) of the probe's highest decision value over the rounds (null when off). */
   vetoThreshold: number | null;
   /**
    * The seeds' largest caption group: its anchor sample and size, the size of the next group, and whether it
@@ -358,7 +361,7 @@ export class BackdoorFilter implements TrainHook {
     const result = probeDrops(allEmbeddings, weights.size, ctx.model.embedDim, current, seeds, Math.round(budget * seeds.length), { negatives, l2, seed: ctx.config.seed + epoch });
     for (const i of result.rows) weights.set(i, 0);
     for (let i = 0; i < weights.size; i++) if (weights.get(i) === 0 && result.scores[i] > 0) this.probeHeld.add(i);
-    if (readmitting(cfg) && cfg.readmit.probeVetoQuantile >= 0) {
+    if (readmitting(cfg) && (cfg.readmit.probeVetoQuantile >= 0 || cfg.readmit.undominatedVetoQuantile >= 0)) {
       this.probeMax ??= new Float32Array(weights.size).fill(-Infinity);
       for (let i = 0; i < weights.size; i++) if (result.scores[i] > this.probeMax[i]) this.probeMax[i] = result.scores[i];
     }
@@ -396,12 +399,18 @@ export class BackdoorFilter implements TrainHook {
     const { images, captions } = await this.judgeEmbeddings(ctx, cfg, rows);
     const heldCount = () => held.reduce((a, h) => a + (h === NOT_HELD ? 0 : 1), 0);
     const heldByProbe = heldCount();
+    const probeHolds = held.slice();
     const concept = this.holdConcept(captions, d, dropped, held, cfg.readmit.conceptSimilarity, cfg.readmit.conceptDominance);
     const heldAfterConcept = heldCount();
     const agreement = rowCosines(images, captions, rows.length, d);
     const beliefThreshold = this.holdBelieved(agreement, rows, dropped.length, held, cfg.readmit.beliefQuantile);
     const heldFinal = heldCount();
-    const vetoThreshold = this.vetoHeld(dropped, held, cfg.readmit.probeVetoQuantile);
+    // Without a dominant caption group nothing is held, but what the probe ranks most like its seeds still
+    // never comes back: at 0.1% Nashville its lookalike poisons pass the lenient bar (4 back, ASR 0.073).
+    const undominated = concept !== null && !dominates(concept, cfg.readmit.conceptDominance);
+    const vetoThreshold = undominated
+      ? this.vetoHeld(dropped, held, cfg.readmit.undominatedVetoQuantile, probeHolds)
+      : this.vetoHeld(dropped, held, cfg.readmit.probeVetoQuantile);
     const heldVetoed = held.reduce((a, h) => a + (h === VETOED ? 1 : 0), 0);
     const decision = decideReadmission(agreement.subarray(0, dropped.length), held, agreement.subarray(dropped.length), cfg.readmit.quantile, cfg.readmit.heldQuantile);
     let readmittedHeld = 0;
@@ -447,7 +456,7 @@ export class BackdoorFilter implements TrainHook {
         `(cos > ${fmt(this.readmission.threshold, 3)}, the kept samples' ${cfg.readmit.quantile} quantile; for the ${heldFinal} the trigger probe holds` +
         `${concept ? ` captioned like its seeds' largest group (${concept.seeds.length} seeds, "${this.readmission.concept?.caption}"; the next: ${concept.runnerUp}${this.readmission.concept?.dominant ? '' : ', not dominant: none held'})` : ''}` +
         `${beliefThreshold !== null ? ` and its rounds' models believed by more than ${fmt(beliefThreshold, 3)} over the judge` : ''}` +
-        `${vetoThreshold !== null ? ` (${heldVetoed} of them ranked by the probe like its seeds, decision >= ${fmt(vetoThreshold, 3)}: kept out)` : ''}, ` +
+        `${vetoThreshold !== null ? ` (${heldVetoed} of ${undominated ? 'all its holds' : 'them'} ranked by the probe like its seeds, decision >= ${fmt(vetoThreshold, 3)}: kept out)` : ''}, ` +
         `${this.readmission.heldThreshold === null ? 'never' : `cos > ${fmt(this.readmission.heldThreshold, 3)}, their ${cfg.readmit.heldQuantile} quantile`}: ${readmittedHeld} back)` +
         (truth ? `; ${readmittedPoisons} of them poisons, ${poisonsRemaining} poisons training, ${cleanDropped} clean still dropped` : ''),
     );
@@ -528,13 +537,13 @@ export class BackdoorFilter implements TrainHook {
    * seeds' `quantileOfSeeds` of the same. Returns that threshold (null when
    * off — a negative quantile — or no probe scored).
    */
-  private vetoHeld(dropped: Int32Array, held: Uint8Array, quantileOfSeeds: number): number | null {
+  private vetoHeld(dropped: Int32Array, held: Uint8Array, quantileOfSeeds: number, eligible: Uint8Array = held): number | null {
     const probeMax = this.probeMax;
     if (quantileOfSeeds < 0 || !probeMax) return null;
     const threshold = quantile(Float64Array.from(this.seeds, (i) => probeMax[i]), quantileOfSeeds);
     if (!Number.isFinite(threshold)) return null;
     dropped.forEach((i, r) => {
-      if (held[r] === HELD && probeMax[i] >= threshold) held[r] = VETOED;
+      if (eligible[r] === HELD && probeMax[i] >= threshold) held[r] = VETOED;
     });
     return threshold;
   }

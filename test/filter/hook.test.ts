@@ -91,12 +91,13 @@ describe('backdoor filter hook', () => {
   });
 
   it.each([
-    ['everything the probe holds', -1, 0, undefined, undefined],
-    ['what the probe holds captioned like the seeds\' largest caption group', 0.9, 0, undefined, undefined],
-    ['nothing, the seeds\' largest caption group not dominating,', 0.9, 1000, undefined, undefined],
-    ['what the probe holds that the rounds\' models believed more than the judge', -1, 0, 0.5, undefined],
-    ['everything the probe holds, never what it ranks like its seeds,', -1, 0, undefined, 0.5],
-  ])('re-admits, after the rewind, the dropped samples whose captions the rewound model agrees with; %s at a higher bar', async (_what, conceptSimilarity, conceptDominance, beliefQuantile, probeVetoQuantile) => {
+    ['everything the probe holds', -1, 0, undefined, undefined, -1],
+    ['what the probe holds captioned like the seeds\' largest caption group', 0.9, 0, undefined, undefined, -1],
+    ['nothing, the seeds\' largest caption group not dominating,', 0.9, 1000, undefined, undefined, -1],
+    ['nothing, the group not dominating, and never what the probe ranks most like its seeds,', 0.9, 1000, undefined, 0.25, 0.5],
+    ['what the probe holds that the rounds\' models believed more than the judge', -1, 0, 0.5, undefined, -1],
+    ['everything the probe holds, never what it ranks like its seeds,', -1, 0, undefined, 0.5, -1],
+  ])('re-admits, after the rewind, the dropped samples whose captions the rewound model agrees with; %s at a higher bar', async (_what, conceptSimilarity, conceptDominance, beliefQuantile, probeVetoQuantile, undominatedVetoQuantile) => {
     const out = tempDir();
     const config = tinyConfig({
       out,
@@ -120,6 +121,7 @@ describe('backdoor filter hook', () => {
           conceptDominance,
           ...(beliefQuantile !== undefined ? { beliefQuantile } : {}),
           probeVetoQuantile: probeVetoQuantile ?? -1,
+          undominatedVetoQuantile,
         },
         saveEmbeddings: true,
       },
@@ -159,6 +161,7 @@ describe('backdoor filter hook', () => {
     // what stays held: with the concept rule, the holds whose caption is within the similarity of a caption of
     // the seeds' largest caption group (recomputed from the saved seeds and caption embeddings)
     let held = probeHeld;
+    let undominated = false;
     if (conceptSimilarity > -1) {
       const seeds = ((ckpt.state.hooks as Record<string, { seeds: number[] }>)['backdoor-filter'].seeds ?? []).slice().sort((a, b) => a - b);
       expect(seeds.length).toBeGreaterThan(1);
@@ -169,6 +172,7 @@ describe('backdoor filter hook', () => {
       const rest = seeds.filter((b) => !group.some((g) => near(g, b))); // outside the concept
       const runnerUp = Math.max(0, ...rest.map((a) => rest.filter((b) => near(a, b)).length));
       const dominant = group.length >= conceptDominance * runnerUp;
+      undominated = !dominant;
       expect(readmission.concept).toMatchObject({ anchor, seeds: group.length, runnerUp, dominant });
       expect(runnerUp).toBeGreaterThan(0); // so that a dominance of 1000 below is a real test
       held = dominant ? new Set([...probeHeld].filter((i) => group.some((g) => near(i, g)))) : new Set();
@@ -194,17 +198,20 @@ describe('backdoor filter hook', () => {
       expect(held.size).toBeLessThan(probeHeld.size);
       expect(held.size).toBeGreaterThan(0);
     } else expect(readmission.heldBelieved).toBeNull();
-    // veto: the holds whose highest probe decision value over the rounds (the scores files) reaches the seeds' quantile of it
+    // veto: the holds whose highest probe decision value over the rounds (the scores files) reaches the seeds' quantile of
+    // it; without a dominant group, every probe hold at the undominated quantile (and the held bar applies to none)
     let vetoed = new Set<number>();
-    if (probeVetoQuantile !== undefined) {
+    const vetoQuantile = undominated ? undominatedVetoQuantile : (probeVetoQuantile ?? -1);
+    const vetoable = undominated ? probeHeld : held;
+    if (vetoQuantile >= 0) {
       const probeMax = (i: number) => Math.fround(Math.max(...rounds.map(({ csv }) => (csv[i].probe === '' ? -Infinity : Number(csv[i].probe))))); // stored as float32
       const seeds = (ckpt.state.hooks as Record<string, { seeds: number[] }>)['backdoor-filter'].seeds;
-      const threshold = quantile(Float64Array.from(seeds, probeMax), probeVetoQuantile);
+      const threshold = quantile(Float64Array.from(seeds, probeMax), vetoQuantile);
       expect(readmission.vetoThreshold).toBeCloseTo(threshold, 5);
-      vetoed = new Set([...held].filter((i) => probeMax(i) >= threshold));
+      vetoed = new Set([...vetoable].filter((i) => probeMax(i) >= threshold));
       expect(readmission.heldVetoed).toBe(vetoed.size);
       expect(vetoed.size).toBeGreaterThan(0);
-      expect(vetoed.size).toBeLessThan(held.size);
+      expect(vetoed.size).toBeLessThan(vetoable.size);
     } else expect(readmission.heldVetoed).toBeNull();
     const back = new Set(dropped.filter((i) => ckpt.sampleWeights[i] === 1));
     for (const i of vetoed) expect(back.has(i)).toBe(false);
