@@ -273,7 +273,7 @@ export const filterSchema = z
      * holds, at least those captioned like the target (`conceptSimilarity`) and not ranked by the
      * probe like its seeds (`probeVetoQuantile`). With these defaults, on Fashion-MNIST (blended 1% /
      * 0.1% and BadNets 1%, three seeds each) all 9 runs end within 1 point of the clean run's accuracy
-     * (0.16-0.87 points below, against 1.1-2.1 without the re-admission) at ASR <= 0.012, with 0-3
+     * (0.16-0.90 points below, against 1.1-2.1 without the re-admission) at ASR <= 0.013, with 0-3
      * poisons back per run; Nashville, SIG, WaNet <= 0.010; the quickstart (rounds after epochs 2-4) 0-1
      * of 40 back, ASR <= 0.023 on three seeds (README, filter results). Without a round that ran the probe
      * nothing is judged. `after` 3, not 1: one epoch in, the quickstart's judge (zero-shot accuracy 0.37)
@@ -326,11 +326,12 @@ export const filterSchema = z
          * When no caption group dominates the seeds (`conceptDominance`), nothing is held, but the probe's
          * holds it ranked at least like this quantile of its seeds still never come back: a probe that
          * learned from mostly clean seeds also ranks the trigger's lookalikes high (Nashville at 0.1%: 4
-         * sneakers and sandals captioned "ankle boot" passed the lenient bar, ASR 0.073). Higher than
-         * `probeVetoQuantile` because these holds include the clean outliers the probe learned from.
-         * Negative: off.
+         * sneakers and sandals captioned "ankle boot" passed the lenient bar, ASR 0.073; seed 1 the same;
+         * at 0.5 none, ASR 0.022-0.023). Higher than `probeVetoQuantile` because these holds include the
+         * clean outliers the probe learned from: at 0.5 it costs blended 0.1% 0.2-0.3 points (still within
+         * 1 of the clean run), at 0.25 it would keep 3,700-5,700 clean samples out. Negative: off.
          */
-        undominatedVetoQuantile: z.number().min(-1).max(1).default(-1),
+        undominatedVetoQuantile: z.number().min(-1).max(1).default(0.5),
         /** Kept samples sampled for the quantile. */
         references: positiveInt.default(8192),
       })
