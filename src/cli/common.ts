@@ -21,8 +21,8 @@ export function withRunOptions<T>(y: Argv<T>) {
 
 export const RUN_OPTION_NAMES = ['config', 'c', 'out', 'o', 'epochs', 'seed', 'backend', 'quiet', 'q', 'help', 'version'];
 
-/** Config file + shorthands + dotted overrides, validated once. */
-export function configFromArgv(argv: Record<string, unknown>, extra: Record<string, unknown> = {}, knownOptions: readonly string[] = []): Config {
+/** Throws a UserError naming every option that is neither a run option, one of `knownOptions`, nor a config key. */
+export function rejectStrayOptions(argv: Record<string, unknown>, knownOptions: readonly string[] = []): void {
   const stray = unknownDottedOptions(argv, [...RUN_OPTION_NAMES, ...knownOptions]);
   if (stray.length) {
     throw new UserError(
@@ -31,6 +31,11 @@ export function configFromArgv(argv: Record<string, unknown>, extra: Record<stri
       'config keys start with a section name (data, model, train, eval, poison, filter, tracking), e.g. --model.embedDim 64; see --help',
     );
   }
+}
+
+/** Config file + shorthands + dotted overrides, validated once. */
+export function configFromArgv(argv: Record<string, unknown>, extra: Record<string, unknown> = {}, knownOptions: readonly string[] = []): Config {
+  rejectStrayOptions(argv, knownOptions);
   const overrides: Record<string, unknown> = { ...configOverridesFromArgv(argv), ...extra };
   const top: Record<string, unknown> = {};
   if (argv.out !== undefined) top.out = argv.out;

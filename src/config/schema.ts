@@ -170,9 +170,8 @@ export const filterSchema = z
      * epoch 2 and 0.51 after epoch 4, and in an unfiltered run a round drops 6 of its 60 poisons after
      * epoch 2 (AUROC 0.78, no poison among the probe's seeds) against 53 after epoch 4 (AUROC 0.97, 39
      * among the seeds), while at 1% epoch 4 serves as well as epoch 2 (AUROC 0.99 both; README, "Why the
-     * first round waits"). The rewind
-     * makes the wait free of consequences: what the filtering epochs' model learns is discarded. A small
-     * set that learns its trigger within two epochs wants less: by epoch 4 the quickstart's poisons have
+     * first round waits"). The rewind makes the wait free of consequences: what the filtering epochs'
+     * model learns is discarded. A small set that learns its trigger within two epochs wants less: by epoch 4 the quickstart's poisons have
      * drawn together and leave the probe 4-10 seeds (seed 1: 3 poisons back, ASR 0.063), so its config
      * keeps 2.
      */
@@ -267,10 +266,10 @@ export const filterSchema = z
      * drop` and the trigger probe, whose holds it needs): `after` epochs into the rewound training,
      * a dropped sample comes back for the remaining epochs when its CLIP score cos(image, own
      * caption) under the current model is above the kept samples' `quantile` of the same score —
-     * above their `heldQuantile` when the trigger probe holds it (its drops, and drops a probe fit ranked like its seeds). The rewound
-     * model has not learned the trigger, so it agrees with a clean sample's caption and not with a
-     * poison's, except for poisons that already look like the target: those are what the probe
-     * holds, at least those captioned like the target (`conceptSimilarity`) and not ranked by the
+     * above their `heldQuantile` when the trigger probe holds it (its drops, and drops a probe fit
+     * ranked like its seeds). The rewound model has not learned the trigger, so it agrees with a
+     * clean sample's caption and not with a poison's, except for poisons that already look like the
+     * target: those are what the probe holds, at least those captioned like the target (`conceptSimilarity`) and not ranked by the
      * probe like its seeds (`probeVetoQuantile`). With these defaults, on Fashion-MNIST (blended 1% /
      * 0.1% and BadNets 1%, three seeds each) all 9 runs end within 1 point of the clean run's accuracy
      * (0.16-0.90 points below, against 1.1-2.1 without the re-admission) at ASR <= 0.013, with 0-3

@@ -407,7 +407,8 @@ export class BackdoorFilter implements TrainHook {
     const heldFinal = heldCount();
     // Without a dominant caption group nothing is held, but what the probe ranks most like its seeds still
     // never comes back: at 0.1% Nashville its lookalike poisons pass the lenient bar (4 back, ASR 0.073).
-    const undominated = concept !== null && !dominates(concept, cfg.readmit.conceptDominance);
+    const dominant = concept === null ? null : dominates(concept, cfg.readmit.conceptDominance);
+    const undominated = dominant === false;
     const vetoThreshold = undominated
       ? this.vetoHeld(dropped, held, cfg.readmit.undominatedVetoQuantile, probeHolds)
       : this.vetoHeld(dropped, held, cfg.readmit.probeVetoQuantile);
@@ -438,7 +439,7 @@ export class BackdoorFilter implements TrainHook {
       heldVetoed: vetoThreshold === null ? null : heldVetoed,
       vetoThreshold,
       concept: concept
-        ? { anchor: dropped[concept.anchor], seeds: concept.seeds.length, caption: ctx.trainSet.caption(dropped[concept.anchor]), runnerUp: concept.runnerUp, dominant: dominates(concept, cfg.readmit.conceptDominance) }
+        ? { anchor: dropped[concept.anchor], seeds: concept.seeds.length, caption: ctx.trainSet.caption(dropped[concept.anchor]), runnerUp: concept.runnerUp, dominant: dominant === true }
         : null,
       readmittedHeld,
       readmitted: decision.readmitted.length,
@@ -494,8 +495,8 @@ export class BackdoorFilter implements TrainHook {
    * caption is within `similarity` of a caption of the seeds' largest caption
    * group (the seeds are among the candidates: they were dropped); the rest
    * are judged like any drop; all of them are when that group holds fewer
-   * than `dominance` times the seeds of the next one. -1 keeps every hold. Captions are the first
-   * rows of `captions`, in `dropped` order.
+   * than `dominance` times the seeds of the next one. -1 keeps every hold.
+   * Captions are the first rows of `captions`, in `dropped` order.
    */
   private holdConcept(captions: Float32Array, d: number, dropped: Int32Array, held: Uint8Array, similarity: number, dominance: number): SeedConcept | null {
     if (similarity <= -1) return null;
@@ -532,10 +533,11 @@ export class BackdoorFilter implements TrainHook {
   }
 
   /**
-   * Mark VETOED the holds (over the candidates, `dropped`) the probe ranked
-   * like its seeds: highest decision value over the rounds at least the
-   * seeds' `quantileOfSeeds` of the same. Returns that threshold (null when
-   * off — a negative quantile — or no probe scored).
+   * Mark VETOED the candidates (over `dropped`) marked HELD in `eligible` —
+   * the current holds unless told — that the probe ranked like its seeds:
+   * highest decision value over the rounds at least the seeds'
+   * `quantileOfSeeds` of the same. Returns that threshold (null when off — a
+   * negative quantile — or no probe scored).
    */
   private vetoHeld(dropped: Int32Array, held: Uint8Array, quantileOfSeeds: number, eligible: Uint8Array = held): number | null {
     const probeMax = this.probeMax;
@@ -687,11 +689,11 @@ export class BackdoorFilter implements TrainHook {
   }
 }
 
-/** A Float32Array from the base64 of its little-endian bytes (copied: a Buffer's bytes need not be 4-byte aligned). */
 function base64FromFloat32(values: Float32Array): string {
   return Buffer.from(values.buffer, values.byteOffset, values.byteLength).toString('base64');
 }
 
+/** A Float32Array from the base64 of its little-endian bytes (copied: a Buffer's bytes need not be 4-byte aligned). */
 function float32FromBase64(text: string): Float32Array {
   const bytes = Buffer.from(text, 'base64');
   const out = new Float32Array(bytes.length >> 2);

@@ -29,12 +29,13 @@ import { quantileSorted } from './policy.js';
  * Fashion-MNIST a third of the probe's holds in a clean run are sandals
  * captioned "sandal"). When no caption group dominates the seeds, they are
  * mostly clean outliers rather than a targeted attack's poisons, the probe
- * has learned what is atypical rather than a trigger, and nothing it holds
- * carries evidence beyond the detector's: it is judged like any drop. Some poisons pass even that bar, because to a model
- * without the trigger they are the target (Nashville-filtered sneakers
- * captioned "ankle boot"); the probe, which learned the trigger, still ranks
- * them like its seeds, and the veto keeps such holds out whatever the judge
- * says. It fails by design for clean-label poisons, whose
+ * has learned what is atypical rather than a trigger, and what it holds faces
+ * the lenient bar like any drop. Some poisons pass even that bar, because to
+ * a model without the trigger they are the target (Nashville-filtered
+ * sneakers captioned "ankle boot"); the probe, which learned the trigger,
+ * still ranks them like its seeds, and the veto keeps such holds out whatever
+ * the judge says (without a dominant group, at a higher bar of its own, over
+ * every hold). It fails by design for clean-label poisons, whose
  * captions do describe their images — those the density rounds do not find
  * either.
  */
@@ -119,8 +120,8 @@ function largestGroup(unit: Float32Array, d: number, among: Uint8Array, similari
  * The largest group of seed captions: the seed whose caption is within cosine
  * `similarity` of the most other seed captions, and those seeds; and the size
  * of the next group formed the same way from the seeds outside the concept,
- * which says whether one caption dominates the seeds. When the seeds are mostly poisons
- * of a targeted attack, it does, and the group is the target's (Fashion-MNIST
+ * which says whether one caption dominates the seeds. When the seeds are
+ * mostly poisons of a targeted attack, it does, and the group is the target's (Fashion-MNIST
  * at 1%: 276-378 seeds against a runner-up of 84-90); when clean outliers
  * outnumber the detected poisons, the groups are the atypical clean concepts,
  * of comparable sizes (at 0.1%: sandals 105 against 72). Null without seeds.

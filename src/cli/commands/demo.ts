@@ -5,9 +5,8 @@ import { compareRun, formatComparisonTable } from '../../eval/compare.js';
 import { runPipeline } from '../../pipeline.js';
 import { createReporter } from '../../util/progress.js';
 import { abortOnSignals } from '../signals.js';
-import { RUN_OPTION_NAMES } from '../common.js';
-import { configOverridesFromArgv, unknownDottedOptions } from '../overrides.js';
-import { UserError } from '../../util/errors.js';
+import { rejectStrayOptions } from '../common.js';
+import { configOverridesFromArgv } from '../overrides.js';
 
 export const command = 'demo';
 export const describe = 'the main job in one command: a clean, a poisoned and a poisoned + filtered run, compared';
@@ -29,14 +28,7 @@ export function builder(y: Argv) {
  * `filtered` (poisoned, with the backdoor filter).
  */
 export async function handler(argv: Record<string, unknown>): Promise<void> {
-  const stray = unknownDottedOptions(argv, RUN_OPTION_NAMES);
-  if (stray.length) {
-    throw new UserError(
-      `unknown option${stray.length > 1 ? 's' : ''}: ${stray.map((o) => `--${o}`).join(', ')}`,
-      'CLI_UNKNOWN_OPTION',
-      'config keys start with a section name (data, model, train, eval, poison, filter, tracking), e.g. --poison.rate 0.005; see demo --help',
-    );
-  }
+  rejectStrayOptions(argv);
   const out = resolve(argv.out as string);
   const user = configOverridesFromArgv(argv) as Record<string, Record<string, unknown> | undefined>;
   if (argv.epochs !== undefined) user.train = { ...user.train, epochs: argv.epochs };
