@@ -8,9 +8,10 @@ import { auprc, auroc, fprAtTpr } from '../metrics/detection.js';
 import type { BatchInfo, HookContext, TrainHook } from '../train/hooks.js';
 import type { EpochRecord } from '../train/summary.js';
 import { writeFileAtomic } from '../util/fs.js';
-import { writeNpy } from '../util/npy.js';
+import { readNpyMatrix, writeNpy } from '../util/npy.js';
 import { Rng } from '../util/rng.js';
 import { decideWeights } from './policy.js';
+import { displacementRows, largerRobustZ } from './views.js';
 import { probeDrops } from './probe.js';
 import { rowCosines } from '../util/rows.js';
 import { decideReadmission, dominates, HELD, inConcept, NOT_HELD, quantile, sampleRows, seedConcept, VETOED, type SeedConcept } from './readmit.js';
@@ -45,6 +46,12 @@ export interface FilterRound {
   capped: boolean;
   /** Detection quality of this round's scores against the ground truth (null without a poison list). */
   auroc: number | null;
+  /**
+   * With the displacement view (`filter.displacement`): the AUROC of each view's own scores — the
+   * embeddings (`position`) and their movement since the anchor epoch (`displacement`) — whose larger
+   * robust z is the round's score. Null when the view did not run or without a poison list.
+   */
+  viewAuroc: { position: number | null; displacement: number | null } | null;
   /**
    * AUROC of the trigger probe's decision value over every training sample
    * against the ground truth: the round's ranking once the probe has
@@ -120,13 +127,15 @@ export interface FilterSummary {
   referenceSize: number | null;
   neighbors: FilterConfig['neighbors'] | null;
   probe: FilterConfig['probe'] | null;
+  displacement: FilterConfig['displacement'] | null;
   rounds: FilterRound[];
   readmission: ReadmissionRecord | null;
   [key: string]: unknown;
 }
 
-export type FilterOptions = Partial<Omit<FilterConfig, 'hnsw' | 'ivf' | 'probe' | 'readmit'>> & {
+export type FilterOptions = Partial<Omit<FilterConfig, 'hnsw' | 'ivf' | 'probe' | 'readmit' | 'displacement'>> & {
   hnsw?: Partial<FilterConfig['hnsw']>;
+  displacement?: Partial<FilterConfig['displacement']>;
   ivf?: Partial<FilterConfig['ivf']>;
   probe?: Partial<FilterConfig['probe']>;
   readmit?: Partial<FilterConfig['readmit']>;
@@ -147,6 +156,7 @@ function mergeOptions(base: FilterConfig, options: FilterOptions): FilterConfig 
     ivf: { ...base.ivf, ...options.ivf },
     probe: { ...base.probe, ...options.probe },
     readmit: { ...base.readmit, ...options.readmit },
+    displacement: { ...base.displacement, ...options.displacement },
   } as FilterConfig;
 }
 
@@ -160,6 +170,9 @@ const probing = (cfg: FilterConfig) => cfg.probe.enabled && cfg.action === 'drop
  * that look like the target pass (28 back on Fashion-MNIST blended 1%).
  */
 const readmitting = (cfg: FilterConfig) => cfg.readmit.enabled && cfg.mode === 'during' && cfg.rewindAfter > 0 && probing(cfg);
+
+/** The displacement view needs image embeddings only: a detector that reads captions scores pairs, not movement. */
+const displacing = (cfg: FilterConfig) => cfg.displacement.enabled && cfg.detector !== 'clipscore';
 
 const fmt = (v: number | null, digits = 4) => (v === null ? 'n/a' : v.toFixed(digits));
 
@@ -197,6 +210,11 @@ export class BackdoorFilter implements TrainHook {
   private readmission: ReadmissionRecord | null = null;
   /** The image embeddings the training steps of the current epoch computed, when a round follows it and `embedFrom` is `training`. */
   private captured: CapturedEmbeddings | null = null;
+  /**
+   * Every sample's image embedding under the encoder after `displacement.anchorEpoch`, and the file in
+   * the run directory it was written to, for a resumed run (loaded at the next round).
+   */
+  private anchor: { epoch: number; file: string; embeddings: Float32Array | null } | null = null;
 
   constructor(private readonly options: FilterOptions = {}) {}
 
@@ -209,6 +227,8 @@ export class BackdoorFilter implements TrainHook {
       // one float32 per training sample: little-endian bytes in base64, a quarter of the size as JSON numbers (and -Infinity survives)
       ...(this.belief ? { beliefFloat32: base64FromFloat32(this.belief) } : {}),
       ...(this.probeMax ? { probeMaxFloat32: base64FromFloat32(this.probeMax) } : {}),
+      // a whole training set's embeddings would swell every checkpoint; the anchor's file is written once
+      ...(this.anchor ? { anchor: { epoch: this.anchor.epoch, file: this.anchor.file } } : {}),
     };
   }
 
@@ -222,6 +242,7 @@ export class BackdoorFilter implements TrainHook {
       /** As JSON numbers, in checkpoints written before `beliefFloat32`. */
       belief?: number[];
       probeMaxFloat32?: string;
+      anchor?: { epoch: number; file: string };
     };
     this.rounds = (saved.rounds ?? []).slice();
     this.seeds = new Set(saved.seeds ?? []);
@@ -229,6 +250,7 @@ export class BackdoorFilter implements TrainHook {
     this.readmission = saved.readmission ?? null;
     this.belief = saved.beliefFloat32 ? float32FromBase64(saved.beliefFloat32) : saved.belief ? Float32Array.from(saved.belief) : null;
     this.probeMax = saved.probeMaxFloat32 ? float32FromBase64(saved.probeMaxFloat32) : null;
+    this.anchor = saved.anchor ? { ...saved.anchor, embeddings: null } : null;
   }
 
   /** Raise each sample's recorded belief to its agreement under this round's model (all samples' embeddings, in index order). */
@@ -256,6 +278,7 @@ export class BackdoorFilter implements TrainHook {
       referenceSize: cfg.reference === 'sampled' ? cfg.referenceSize : null,
       neighbors: cfg.reference === 'all' ? cfg.neighbors : null,
       probe: probing(cfg) ? cfg.probe : null,
+      displacement: displacing(cfg) ? cfg.displacement : null,
       rounds: this.rounds,
       readmission: this.readmission,
     };
@@ -266,7 +289,44 @@ export class BackdoorFilter implements TrainHook {
     // Fail before training if the detector cannot be built from this config.
     createDetector(cfg.detector, detectorOptionsFromConfig(cfg));
     ctx.summary.filter = this.summary(cfg);
+    if (ctx.epoch === 0) await this.captureAnchor(ctx, cfg);
     if (cfg.mode === 'during' && cfg.warmupEpochs === 0) await this.round(ctx, 0);
+  }
+
+  /** The last epoch a round can follow (the schedule's rounds end before it, or at it). */
+  private lastRoundEpoch(ctx: HookContext, cfg: FilterConfig): number {
+    if (cfg.mode === 'retrain') return ctx.totalEpochs;
+    return cfg.rewindAfter > 0 ? Math.min(cfg.rewindAfter, ctx.totalEpochs - 1) : ctx.totalEpochs - 1;
+  }
+
+  /**
+   * Embed every sample with the encoder after `displacement.anchorEpoch` (before any rewind) and keep it,
+   * written to the run directory so a resumed run has it too.
+   */
+  private async captureAnchor(ctx: HookContext, cfg: FilterConfig): Promise<void> {
+    const anchorEpoch = cfg.displacement.anchorEpoch;
+    if (!displacing(cfg) || this.anchor || ctx.epoch !== anchorEpoch || ctx.rewinds.length > 0 || anchorEpoch >= this.lastRoundEpoch(ctx, cfg)) return;
+    const t0 = performance.now();
+    const n = ctx.weights.size;
+    const embeddings = await this.embed(ctx, cfg, Int32Array.from({ length: n }, (_, i) => i));
+    const file = `anchor-embeddings-epoch${anchorEpoch}.npy`;
+    writeNpy(join(ctx.outDir, file), embeddings, [n, ctx.model.embedDim]);
+    this.anchor = { epoch: anchorEpoch, file, embeddings };
+    ctx.log(`filter: anchor embeddings after epoch ${anchorEpoch} for the displacement view (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
+  }
+
+  /** The anchor's embeddings of every sample when a round after `epoch` has one (read back from its file after a resume). */
+  private anchorFor(ctx: HookContext, cfg: FilterConfig, epoch: number): Float32Array | null {
+    const anchor = this.anchor;
+    if (!displacing(cfg) || !anchor || epoch <= anchor.epoch) return null;
+    if (!anchor.embeddings) {
+      const saved = readNpyMatrix(join(ctx.outDir, anchor.file));
+      if (saved.rows !== ctx.weights.size || saved.cols !== ctx.model.embedDim) {
+        throw new Error(`${join(ctx.outDir, anchor.file)} holds ${saved.rows} x ${saved.cols} embeddings, the run ${ctx.weights.size} x ${ctx.model.embedDim}`);
+      }
+      anchor.embeddings = saved.data;
+    }
+    return anchor.embeddings;
   }
 
   async onTrainEnd(): Promise<void> {
@@ -309,6 +369,7 @@ export class BackdoorFilter implements TrainHook {
 
   async onEpochEnd(ctx: HookContext, _record: EpochRecord): Promise<void> {
     const cfg = this.config(ctx);
+    await this.captureAnchor(ctx, cfg);
     if (this.roundFollows(ctx, cfg)) await this.round(ctx, ctx.epoch);
     this.captured = null;
     if (cfg.mode === 'retrain' || cfg.rewindAfter === 0) return;
@@ -592,7 +653,12 @@ export class BackdoorFilter implements TrainHook {
     if (allEmbeddings && allCaptions && believing) this.recordBelief(allEmbeddings, allCaptions, weights.size, d);
     const needsText = detector.needsText || cfg.embedding === 'image+text';
     const textEmbeddings = needsText ? await ctx.model.embedTexts(Array.from(scored, (i) => ctx.trainSet.caption(i))) : undefined;
-    const scores = await detector.scoreAsync({ embeddings, n, d, k: cfg.k, textEmbeddings, rng: Rng.derive(ctx.config.seed, `filter/round-${epoch}`) });
+    const positionScores = await detector.scoreAsync({ embeddings, n, d, k: cfg.k, textEmbeddings, rng: Rng.derive(ctx.config.seed, `filter/round-${epoch}`) });
+    const anchor = this.anchorFor(ctx, cfg, epoch);
+    const displacementScores = anchor
+      ? await detector.scoreAsync({ embeddings: displacementRows(embeddings, anchor, scored, d), n, d, k: cfg.k, rng: Rng.derive(ctx.config.seed, `filter/round-${epoch}/displacement`) })
+      : null;
+    const scores = displacementScores ? largerRobustZ(positionScores, displacementScores) : positionScores;
     const decision = decideWeights(scores, cfg);
     let newlyDropped = 0;
     for (let r = 0; r < n; r++) {
@@ -606,6 +672,7 @@ export class BackdoorFilter implements TrainHook {
     const { rows: probeRows, scores: probeScores } = allEmbeddings && probing(cfg) ? this.probe(ctx, cfg, epoch, allEmbeddings, scored, decision.z) : { rows: new Int32Array(0), scores: null };
     const truth = ctx.poison;
     let metrics = { auroc: null as number | null, auprc: null as number | null, fprAt95Tpr: null as number | null };
+    let viewAuroc: FilterRound['viewAuroc'] = null;
     let poisonRecall: number | null = null;
     let poisonsRemaining: number | null = null;
     let cleanDropped: number | null = null;
@@ -618,6 +685,7 @@ export class BackdoorFilter implements TrainHook {
       const labels = new Uint8Array(n);
       for (let r = 0; r < n; r++) labels[r] = truth.mask[scored[r]];
       metrics = { auroc: auroc(scores, labels), auprc: auprc(scores, labels), fprAt95Tpr: fprAtTpr(scores, labels, 0.95) };
+      if (displacementScores) viewAuroc = { position: auroc(positionScores, labels), displacement: auroc(displacementScores, labels) };
       const counts = groundTruthCounts(weights, truth.mask);
       ({ poisonsRemaining, cleanDropped } = counts);
       poisonRecall = truth.indices.length ? counts.poisonWeightRemoved / truth.indices.length : null;
@@ -635,7 +703,7 @@ export class BackdoorFilter implements TrainHook {
     let scoresFile: string | null = null;
     if (cfg.writeScores) {
       scoresFile = join(ctx.outDir, `scores-epoch${epoch}.csv`);
-      writeScoresCsv(scoresFile, ctx, scored, scores, probing(cfg), probeScores);
+      writeScoresCsv(scoresFile, ctx, scored, scores, probing(cfg), probeScores, displacementScores ? { position: positionScores, displacement: displacementScores } : null);
       ctx.recorder.addArtifact(scoresFile, `scores/scores-epoch${epoch}.csv`);
     }
     const round: FilterRound = {
@@ -653,6 +721,7 @@ export class BackdoorFilter implements TrainHook {
       cut: Number.isFinite(decision.cut) ? decision.cut : null,
       capped: decision.capped,
       ...metrics,
+      viewAuroc,
       probeAuroc,
       poisonRecall,
       poisonsRemaining,
@@ -681,9 +750,10 @@ export class BackdoorFilter implements TrainHook {
     );
     ctx.log(
       `filter after epoch ${epoch}: ${cfg.detector} k=${cfg.k} on ${n} samples in ${round.seconds.toFixed(1)} s` +
-        `${cfg.embedFrom === 'training' ? ` (${round.capturedRows} embeddings from the epoch's training steps)` : ''}; ` +
+        `${cfg.embedFrom === 'training' ? ` (${round.capturedRows} embeddings from the epoch's training steps)` : ''}` +
+        `${displacementScores ? ` and on their displacement since epoch ${this.anchor?.epoch}` : ''}; ` +
         `${cfg.action === 'drop' ? `dropped ${round.dropped} (${round.rule})${probing(cfg) ? ` + ${round.probeDropped} by the trigger probe (${round.probeSeeds} seeds)` : ''}, ${round.droppedTotal} in total` : `mean weight ${round.meanWeight.toFixed(4)}`}` +
-        (truth ? `; AUROC ${fmt(round.auroc)}${round.probeAuroc !== null ? ` (the probe's ranking of every sample: ${fmt(round.probeAuroc)})` : ''}, poison recall ${fmt(round.poisonRecall, 3)}, ${round.poisonsRemaining} poisons left, ${round.cleanDropped} clean dropped` : ''),
+        (truth ? `; AUROC ${fmt(round.auroc)}${viewAuroc ? ` (embeddings ${fmt(viewAuroc.position)}, displacement ${fmt(viewAuroc.displacement)})` : ''}${round.probeAuroc !== null ? ` (the probe's ranking of every sample: ${fmt(round.probeAuroc)})` : ''}, poison recall ${fmt(round.poisonRecall, 3)}, ${round.poisonsRemaining} poisons left, ${round.cleanDropped} clean dropped` : ''),
     );
     return round;
   }
@@ -728,24 +798,42 @@ function csvField(text: string): string {
 }
 
 /**
- * `index,id,score,weight,poisoned[,probe]` for every training sample;
- * samples not scored this round have an empty score. `probe` (with the
- * trigger probe on) is its decision value, > 0 = looks like a confident
- * detection; empty when the probe did not run (too few seeds).
+ * `index,id,score,weight,poisoned[,probe][,position,displacement]` for every
+ * training sample; samples not scored this round have empty scores. `probe`
+ * (with the trigger probe on) is its decision value, > 0 = looks like a
+ * confident detection; empty when the probe did not run (too few seeds).
+ * `position` and `displacement` (with the displacement view) are the two
+ * views' own detector scores, `score` the larger of their robust z-scores.
  */
-function writeScoresCsv(path: string, ctx: HookContext, scored: Int32Array, scores: Float64Array, probing: boolean, probe: Float64Array | null): void {
-  const byIndex = new Float64Array(ctx.weights.size).fill(NaN);
-  for (let r = 0; r < scored.length; r++) byIndex[scored[r]] = scores[r];
-  const lines = [probing ? 'index,id,score,weight,poisoned,probe' : 'index,id,score,weight,poisoned'];
-  for (let i = 0; i < ctx.weights.size; i++) {
-    const s = byIndex[i];
-    const score = Number.isNaN(s) ? '' : s === Infinity ? 'inf' : String(s);
+function writeScoresCsv(
+  path: string,
+  ctx: HookContext,
+  scored: Int32Array,
+  scores: Float64Array,
+  probing: boolean,
+  probe: Float64Array | null,
+  views: { position: Float64Array; displacement: Float64Array } | null,
+): void {
+  const n = ctx.weights.size;
+  const byIndex = (values: Float64Array) => {
+    const out = new Float64Array(n).fill(NaN);
+    for (let r = 0; r < scored.length; r++) out[scored[r]] = values[r];
+    return out;
+  };
+  const cell = (s: number) => (Number.isNaN(s) ? '' : s === Infinity ? 'inf' : String(s));
+  const score = byIndex(scores);
+  const position = views && byIndex(views.position);
+  const displacement = views && byIndex(views.displacement);
+  const lines = [`index,id,score,weight,poisoned${probing ? ',probe' : ''}${views ? ',position,displacement' : ''}`];
+  for (let i = 0; i < n; i++) {
     const poisoned = ctx.poison ? String(ctx.poison.mask[i]) : '';
     const probeValue = !probing ? '' : probe && !Number.isNaN(probe[i]) ? `,${probe[i]}` : ',';
-    lines.push(`${i},${csvField(ctx.trainSet.id(i))},${score},${ctx.weights.get(i)},${poisoned}${probeValue}`);
+    const viewValues = position && displacement ? `,${cell(position[i])},${cell(displacement[i])}` : '';
+    lines.push(`${i},${csvField(ctx.trainSet.id(i))},${cell(score[i])},${ctx.weights.get(i)},${poisoned}${probeValue}${viewValues}`);
   }
   writeFileAtomic(path, lines.join('\n') + '\n');
 }
+
 
 /** The filter as a hook; `--backdoor-filter` on the CLI. */
 export function backdoorFilter(options: FilterOptions = {}): BackdoorFilter {

@@ -10,12 +10,18 @@ import { setupRun } from '../train/run.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { writeNpy } from '../util/npy.js';
 import { Rng } from '../util/rng.js';
+import { displacementRows, largerRobustZ } from './views.js';
 
 export interface ScoreInput {
   readonly embeddings: Float32Array;
   readonly n: number;
   readonly d: number;
   readonly textEmbeddings?: Float32Array;
+  /**
+   * The same samples' embeddings under an earlier encoder (the hook's `anchor-embeddings-epoch<N>.npy`):
+   * score the displacement view too and combine as a round does (`filter.displacement`).
+   */
+  readonly anchorEmbeddings?: Float32Array;
   /** 1 = poisoned; enables the detection metrics. */
   readonly labels?: Uint8Array | null;
 }
@@ -35,7 +41,7 @@ export async function scoreEmbeddings(config: Config, input: ScoreInput): Promis
   const cfg = config.filter;
   const t0 = performance.now();
   const detector = createDetector(cfg.detector, detectorOptionsFromConfig(cfg));
-  const scores = await detector.scoreAsync({
+  const positionScores = await detector.scoreAsync({
     embeddings: input.embeddings,
     n: input.n,
     d: input.d,
@@ -43,6 +49,13 @@ export async function scoreEmbeddings(config: Config, input: ScoreInput): Promis
     textEmbeddings: input.textEmbeddings,
     rng: Rng.derive(config.seed, 'filter/offline'),
   });
+  const everyRow = Int32Array.from({ length: input.n }, (_, i) => i);
+  const scores = input.anchorEmbeddings
+    ? largerRobustZ(
+        positionScores,
+        await detector.scoreAsync({ embeddings: displacementRows(input.embeddings, input.anchorEmbeddings, everyRow, input.d), n: input.n, d: input.d, k: cfg.k, rng: Rng.derive(config.seed, 'filter/offline/displacement') }),
+      )
+    : positionScores;
   let metrics: ScoreReport['metrics'] = null;
   if (input.labels) {
     let positives = 0;

@@ -59,6 +59,38 @@ describe('CLI: backdoor filter, score, compare, poison, demo', () => {
     expect(csv).toHaveLength(n + 1);
   });
 
+  it('score --anchor-embeddings also scores the displacement: poisons hidden among clean embeddings that moved together', () => {
+    const dir = tempDir();
+    const rng = new Rng(5);
+    const n = 300;
+    const d = 8;
+    const emb = new Float32Array(n * d);
+    const anchor = new Float32Array(n * d);
+    const labels = new Uint8Array(n);
+    for (let i = 0; i < n; i++) {
+      labels[i] = i < 5 ? 1 : 0;
+      for (let j = 0; j < d; j++) {
+        emb[i * d + j] = rng.normal(); // poisons sit where clean samples do
+        // clean samples barely moved since the anchor; the poisons all came from +5 along the first axis
+        anchor[i * d + j] = emb[i * d + j] - (labels[i] ? (j === 0 ? 5 : 0) + 0.01 * rng.normal() : 0.05 * rng.normal());
+      }
+    }
+    writeNpy(join(dir, 'emb.npy'), emb, [n, d]);
+    writeNpy(join(dir, 'anchor.npy'), anchor, [n, d]);
+    writeNpy(join(dir, 'short.npy'), anchor.subarray(0, (n - 1) * d), [n - 1, d]);
+    writeNpy(join(dir, 'labels.npy'), labels, [n]);
+    const score = (...extra: string[]) => runCli(['score', '--embeddings', join(dir, 'emb.npy'), '--labels', join(dir, 'labels.npy'), '--k', '8', '--reference', 'all', '--scores', join(dir, 's.csv'), ...extra]);
+    const position = score();
+    expect(position.status).toBe(0);
+    expect(Number(/AUROC (\S+)/.exec(position.stdout)?.[1])).toBeLessThan(0.8);
+    const both = score('--anchor-embeddings', join(dir, 'anchor.npy'));
+    expect(both.status).toBe(0);
+    expect(Number(/AUROC (\S+)/.exec(both.stdout)?.[1])).toBeGreaterThan(0.99);
+    const short = score('--anchor-embeddings', join(dir, 'short.npy'));
+    expect(short.status).not.toBe(0);
+    expect(short.stderr).toContain('--anchor-embeddings has shape (299, 8)');
+  });
+
   it('score rejects npy files of the wrong dtype or shape, naming the file', () => {
     const dir = tempDir();
     writeNpy(join(dir, 'ints.npy'), new Int32Array(6), [3, 2]);

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { backdoorFilter, type FilterSummary } from '../../src/filter/hook.js';
+import { displacementRows, largerRobustZ } from '../../src/filter/views.js';
 import { runPipeline } from '../../src/pipeline.js';
 import { quantile } from '../../src/filter/readmit.js';
 import { loadCheckpoint } from '../../src/train/checkpoint.js';
@@ -36,7 +37,8 @@ describe('backdoor filter hook', () => {
     const last = filter.rounds[1];
     const csv = readCsv(join(out, 'scores-epoch2.csv'));
     expect(csv).toHaveLength(512);
-    expect(Object.keys(csv[0])).toEqual(['index', 'id', 'score', 'weight', 'poisoned', 'probe']);
+    // round 2 follows the displacement view's anchor (epoch 1): each view's own score beside the round's
+    expect(Object.keys(csv[0])).toEqual(['index', 'id', 'score', 'weight', 'poisoned', 'probe', 'position', 'displacement']);
     const zero = csv.filter((r) => Number(r.weight) === 0);
     expect(zero.length).toBe(last.droppedTotal);
     // The trigger probe (on by default) drops samples this round scored below its cut, within its budget, only with a positive decision value.
@@ -78,6 +80,36 @@ describe('backdoor filter hook', () => {
       expect(r.probeAuroc).toBeCloseTo(wins / (poisoned.length * clean.length), 12);
     }
     expect(filter.rounds.some((r) => r.probeAuroc !== null)).toBe(true);
+    // The displacement view: the anchor is the encoder after epoch 1, the same one round 1 embedded with; round 1
+    // (at the anchor) scores the embeddings alone, round 2 takes each sample's larger robust z of the two views.
+    expect(filter.displacement).toEqual({ enabled: true, anchorEpoch: 1 });
+    expect(Array.from(readNpyMatrix(join(out, 'anchor-embeddings-epoch1.npy')).data)).toEqual(Array.from(readNpyMatrix(join(out, 'embeddings-epoch1.npy')).data));
+    expect(filter.rounds[0].viewAuroc).toBeNull();
+    expect(Object.keys(readCsv(join(out, 'scores-epoch1.csv'))[0])).not.toContain('displacement');
+    const scoredRows = csv.filter((r) => r.score !== '');
+    const robust = (values: number[]) => {
+      const median = (v: number[]) => {
+        const sorted = v.slice().sort((a, b) => a - b);
+        const mid = (sorted.length - 1) / 2;
+        return (sorted[Math.floor(mid)] + sorted[Math.ceil(mid)]) / 2;
+      };
+      const m = median(values);
+      const scale = 1.4826 * median(values.map((v) => Math.abs(v - m)));
+      return values.map((v) => (v - m) / scale);
+    };
+    const zPosition = robust(scoredRows.map((r) => Number(r.position)));
+    const zDisplacement = robust(scoredRows.map((r) => Number(r.displacement)));
+    scoredRows.forEach((r, i) => expect(Number(r.score)).toBeCloseTo(Math.max(zPosition[i], zDisplacement[i]), 9));
+    expect(scoredRows.some((r, i) => zDisplacement[i] > zPosition[i]) && scoredRows.some((r, i) => zPosition[i] > zDisplacement[i])).toBe(true);
+    const pairAuroc = (rows: Record<string, string>[], key: string) => {
+      const p = rows.filter((x) => x.poisoned === '1').map((x) => Number(x[key]));
+      const c = rows.filter((x) => x.poisoned === '0').map((x) => Number(x[key]));
+      let wins = 0;
+      for (const a of p) for (const b of c) wins += a > b ? 1 : a === b ? 0.5 : 0;
+      return wins / (p.length * c.length);
+    };
+    expect(last.viewAuroc!.position).toBeCloseTo(pairAuroc(scoredRows, 'position'), 12);
+    expect(last.viewAuroc!.displacement).toBeCloseTo(pairAuroc(scoredRows, 'displacement'), 12);
     for (const r of filter.rounds) {
       expect(r.auroc).not.toBeNaN();
       expect(r.auroc).toBeGreaterThanOrEqual(0);
@@ -299,6 +331,33 @@ describe('backdoor filter hook', () => {
     expect(summary.epochs.length).toBeGreaterThan(3);
   });
 
+  it('keeps the displacement view\'s anchor through a resume: a run stopped after the anchor scores like one that was not', async () => {
+    const config = (out: string) =>
+      tinyConfig({
+        out,
+        data: { size: 320 },
+        train: { epochs: 4 },
+        poison: { attack: 'badnets', position: 'fixed', count: 8, target: 'red circle' },
+        filter: { enabled: true, warmupEpochs: 2, rewindAfter: 0, referenceSize: 128, referenceRepeats: 1, k: 8, probe: { seedZ: 4, minSeeds: 2 }, displacement: { anchorEpoch: 1 } },
+      });
+    const straight = tempDir();
+    await runPipeline(config(straight));
+    const stopped = tempDir();
+    const abort = new AbortController();
+    const stopAfterEpoch2 = { name: 'stop-after-epoch-2', onEpochEnd: (ctx: { epoch: number }) => void (ctx.epoch === 2 && abort.abort()) };
+    const first = await runPipeline(config(stopped), { hooks: [stopAfterEpoch2], signal: abort.signal });
+    expect(first.summary.status).not.toBe('finished');
+    const state = (await loadCheckpoint(stopped)).state;
+    expect(state.epoch).toBe(2);
+    expect((state.hooks as Record<string, { anchor?: unknown }>)['backdoor-filter'].anchor).toEqual({ epoch: 1, file: 'anchor-embeddings-epoch1.npy' });
+    const resumed = await runPipeline(config(stopped), { resume: true });
+    expect(resumed.summary.status).toBe('finished');
+    // round 3 reads the anchor back from its file and scores both views as the uninterrupted run did
+    const header = readFileSync(join(stopped, 'scores-epoch3.csv'), 'utf8').split('\n')[0];
+    expect(header).toContain('displacement');
+    expect(readFileSync(join(stopped, 'scores-epoch3.csv'), 'utf8')).toBe(readFileSync(join(straight, 'scores-epoch3.csv'), 'utf8'));
+  });
+
   it('retrain mode trains, scores once with the final model, and retrains from scratch on the kept set', async () => {
     const out = tempDir();
     const config = tinyConfig({
@@ -368,5 +427,22 @@ describe('filter.embedFrom: training', () => {
     for (let f = 0; f < a.length; f++) worst = Math.max(worst, Math.abs(a[f] - b[f]));
     expect(worst).toBeGreaterThan(1e-3);
     expect(training.filter.rounds[0].capturedRows).toBe(training.epochs[0].activeSamples);
+  });
+});
+
+describe('the displacement view', () => {
+  it('subtracts each scored row\'s anchor row (rows in scored order, the anchor in sample-index order)', () => {
+    const embeddings = Float32Array.from([1, 2, 10, 20]); // rows of samples 2 and 0, d = 2
+    const anchor = Float32Array.from([0.5, 0.5, 9, 9, 3, 5]); // samples 0, 1, 2
+    expect(Array.from(displacementRows(embeddings, anchor, Int32Array.from([2, 0]), 2))).toEqual([-2, -3, 9.5, 19.5]);
+  });
+
+  it('takes the larger robust z of two views, +Infinity staying the most suspicious', () => {
+    // a: median 2, MAD 1 -> scale 1.4826; b's finite scores: median 15, MAD 10 -> scale 14.826
+    const a = Float64Array.from([1, 2, 3, 2, 9]);
+    const b = Float64Array.from([0, 10, 20, 100, Infinity]);
+    const z = largerRobustZ(a, b);
+    const expected = [-1 / 1.4826, 0, 1 / 1.4826, 85 / 14.826, Infinity];
+    z.forEach((v, i) => expect(v).toBeCloseTo(expected[i], 12));
   });
 });

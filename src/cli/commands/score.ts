@@ -13,6 +13,7 @@ export function builder(y: Argv) {
   return withRunOptions(y)
     .option('embeddings', { type: 'string', describe: 'N x D float32/float64 .npy of image embeddings' })
     .option('text-embeddings', { type: 'string', describe: 'N x D .npy of caption embeddings (clipscore, --filter.embedding image+text)' })
+    .option('anchor-embeddings', { type: 'string', describe: 'N x D .npy of the same samples under an earlier encoder (a run\'s anchor-embeddings-epoch<N>.npy): also score their displacement, as a round does' })
     .option('labels', { type: 'string', describe: 'ground truth: .npy of 0/1 (N) or a poison.json; prints AUROC/AUPRC' })
     .option('checkpoint', { type: 'string', describe: 'a checkpoint directory (<out>/checkpoints/last): embed the --config dataset with it first' })
     .option('detector', { type: 'string', describe: 'shorthand for --filter.detector (slof, kdist, lof, lid, dao, iforest, clipscore, *-official)' })
@@ -67,7 +68,7 @@ export async function handler(argv: Record<string, unknown>): Promise<void> {
   if (argv.k !== undefined) filter.k = argv.k;
   if (argv.reference !== undefined) filter.reference = argv.reference;
   if (argv.referenceSize !== undefined) filter.referenceSize = argv.referenceSize;
-  const config = configFromArgv(argv, { filter }, ['embeddings', 'text-embeddings', 'textEmbeddings', 'labels', 'checkpoint', 'detector', 'k', 'reference', 'reference-size', 'referenceSize', 'scores', 'save-embeddings', 'saveEmbeddings']);
+  const config = configFromArgv(argv, { filter }, ['embeddings', 'text-embeddings', 'textEmbeddings', 'anchor-embeddings', 'anchorEmbeddings', 'labels', 'checkpoint', 'detector', 'k', 'reference', 'reference-size', 'referenceSize', 'scores', 'save-embeddings', 'saveEmbeddings']);
   const out = resolve(argv.scores as string);
   if (argv.checkpoint) {
     const report = await scoreCheckpoint(config, argv.checkpoint as string, { saveEmbeddings: argv.saveEmbeddings as string | undefined, scoresCsv: out });
@@ -76,12 +77,19 @@ export async function handler(argv: Record<string, unknown>): Promise<void> {
   }
   if (!argv.embeddings) throw new UserError('score needs --embeddings <file.npy> or --checkpoint <dir>', 'CLI_MISSING_INPUT', 'see `clip-backdoor-filter score --help`');
   const emb = readNpyMatrix(argv.embeddings as string);
-  const text = argv.textEmbeddings ? readNpyMatrix(argv.textEmbeddings as string) : null;
-  if (text && (text.rows !== emb.rows || text.cols !== emb.cols)) {
-    throw new UserError(`--text-embeddings has shape (${text.rows}, ${text.cols}) but --embeddings has (${emb.rows}, ${emb.cols}); they must match row for row`, 'CLI_SHAPE');
-  }
+  // matrices of the same samples as --embeddings, row for row
+  const companion = (option: string, path: unknown) => {
+    if (!path) return null;
+    const m = readNpyMatrix(path as string);
+    if (m.rows !== emb.rows || m.cols !== emb.cols) {
+      throw new UserError(`--${option} has shape (${m.rows}, ${m.cols}) but --embeddings has (${emb.rows}, ${emb.cols}); they must match row for row`, 'CLI_SHAPE');
+    }
+    return m;
+  };
+  const text = companion('text-embeddings', argv.textEmbeddings);
+  const anchor = companion('anchor-embeddings', argv.anchorEmbeddings);
   const labels = argv.labels ? readLabels(argv.labels as string, emb.rows) : null;
-  const report = await scoreEmbeddings(config, { embeddings: emb.data, n: emb.rows, d: emb.cols, textEmbeddings: text?.data, labels });
+  const report = await scoreEmbeddings(config, { embeddings: emb.data, n: emb.rows, d: emb.cols, textEmbeddings: text?.data, anchorEmbeddings: anchor?.data, labels });
   writeScoreCsv(out, report.scores, labels);
   printReport(report, out);
 }

@@ -1,0 +1,28 @@
+import { robustZ } from './policy.js';
+
+/**
+ * The displacement view (`filter.displacement`): a trigger learned after the
+ * anchor epoch moves its poisons together, from their own class towards the
+ * target, while clean samples move with their class. A round scores the
+ * embeddings and their movement with the same detector and combines the two.
+ */
+
+/** Each scored row's movement since the anchor: its embedding (rows in scored order) minus the anchor's row of the same sample (sample-index order). */
+export function displacementRows(embeddings: Float32Array, anchor: Float32Array, scored: ArrayLike<number>, d: number): Float32Array {
+  const out = new Float32Array(scored.length * d);
+  for (let r = 0; r < scored.length; r++) {
+    const from = scored[r] * d;
+    for (let j = 0; j < d; j++) out[r * d + j] = embeddings[r * d + j] - anchor[from + j];
+  }
+  return out;
+}
+
+/**
+ * Per sample, the larger of its robust z-scores under two views: suspicious in either is suspicious. The
+ * z-scores put the views on one scale; +Infinity (could not be scored) stays +Infinity.
+ */
+export function largerRobustZ(a: Float64Array, b: Float64Array): Float64Array {
+  const za = robustZ(a);
+  const zb = robustZ(b);
+  return za.map((v, i) => Math.max(v, zb[i]));
+}
