@@ -19,6 +19,12 @@
  * (Detector.scoreAsync). The cores the process actually got (CPU time / wall
  * time) are printed: other load on the machine shows there.
  *
+ * The displacement view (`filter.displacement`, on by default) scores every
+ * image's movement since an anchor too: one more neighbours + scores run per
+ * round (the anchor here: the model before the timed steps), timed as its own
+ * part and in `pass, with the displacement view`; its one anchor embedding
+ * pass per training run is not counted.
+ *
  * `filter.embedFrom: training` is costed too: the per-step copy of the
  * step's image embeddings into the round's table (timed inside the step
  * loop) plus the encoder's embedding of the samples the epoch did not train
@@ -45,6 +51,7 @@ import { countDuplicateGroups, createDetector, detectorOptionsFromConfig } from 
 import { ParallelEmbedder } from '../src/embed/parallel.js';
 import { DEFAULT_Z_THRESHOLD, rankDescending, robustZ } from '../src/filter/policy.js';
 import { probeDrops } from '../src/filter/probe.js';
+import { displacementRows, largerRobustZ } from '../src/filter/views.js';
 import { ClipModel } from '../src/model/clip.js';
 import { closeKnnPool, defaultThreads } from '../src/neighbors/parallel/pool.js';
 import { LocalStepper } from '../src/train/stepper.js';
@@ -140,6 +147,7 @@ async function main(): Promise<void> {
   const tStart = performance.now();
   await embedder.embedImages(model, train, all.subarray(0, 2048));
   const startSeconds = (performance.now() - tStart) / 1000;
+  const anchor = await embedder.embedImages(model, train, all);
 
   const stepsPerEpoch = Math.ceil(n / batchSize);
   const rounds: Record<string, number>[] = [];
@@ -189,6 +197,11 @@ async function main(): Promise<void> {
     probeDrops(embThreads, n, model.embedDim, weights, seeds, seeds.length, { negatives: cfg.probe.negatives, l2: cfg.probe.l2, seed: r });
     const probeSeconds = (performance.now() - t) / 1000;
     const cpuPass = process.cpuUsage(cpu0);
+    t = performance.now();
+    const moved = displacementRows(embThreads, anchor, all, model.embedDim);
+    const displacementScores = await detector.scoreAsync({ ...input(), embeddings: moved, rng: Rng.derive(config.seed, `filter/round-${r}/displacement`) }, { threads: THREADS });
+    largerRobustZ(scoresThreads, displacementScores);
+    const displacementSeconds = (performance.now() - t) / 1000;
     const coresThreads = (cpuPass.user + cpuPass.system) / 1e6 / ((performance.now() - tPass) / 1000);
     t = performance.now();
     const scoresMain = detector.score(input());
@@ -203,6 +216,7 @@ async function main(): Promise<void> {
     const embedUntrained = (performance.now() - t) / 1000;
 
     const passParallel = embedParallel + scoreParallel + duplicates + probeSeconds;
+    const passDisplacement = passParallel + displacementSeconds;
     const passOne = embedOne + scoreMain + duplicates + probeSeconds;
     const passMain = embedMain + scoreMain + duplicates + probeSeconds;
     const passCaptured = captureSeconds + embedUntrained + scoreParallel + duplicates + probeSeconds;
@@ -219,7 +233,10 @@ async function main(): Promise<void> {
       score_main_seconds: scoreMain,
       duplicates_seconds: duplicates,
       probe_seconds: probeSeconds,
+      displacement_seconds: displacementSeconds,
       pass_threads_seconds: passParallel,
+      pass_displacement_seconds: passDisplacement,
+      share_displacement: passDisplacement / epochSeconds,
       pass_one_thread_seconds: passOne,
       pass_tfjs_embed_seconds: passMain,
       capture_copy_seconds_per_epoch: captureSeconds,
@@ -254,6 +271,8 @@ async function main(): Promise<void> {
       `  neighbours+scores, 1 thread   ${spread(col('score_main_seconds'))} s   (Detector.score)`,
       `  trigger probe, 1 thread       ${spread(col('probe_seconds'))} s   (fit on ${cfg.probe.negatives} negatives, score every image)`,
       `  pass, ${THREADS} threads             ${spread(col('pass_threads_seconds'))} s  = ${spread(col('share_threads').map((v) => 100 * v))} % of an epoch (target <= 25 %)`,
+      `  displacement view, ${THREADS} threads ${spread(col('displacement_seconds'))} s   (movement since the anchor, neighbours + scores, the larger z)`,
+      `  pass + displacement view      ${spread(col('pass_displacement_seconds'))} s  = ${spread(col('share_displacement').map((v) => 100 * v))} % of an epoch (the default round)`,
       `  pass, 1 thread                ${spread(col('pass_one_thread_seconds'))} s  = ${spread(col('share_one_thread').map((v) => 100 * v))} % of an epoch`,
       `  pass, tfjs embed + 1 thread   ${spread(col('pass_tfjs_embed_seconds'))} s  = ${spread(col('share_tfjs_embed').map((v) => 100 * v))} % of an epoch`,
       `  embedFrom training: copy     ${spread(col('capture_copy_seconds_per_epoch'))} s per epoch (the steps' embeddings into the round's table)`,

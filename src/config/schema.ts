@@ -207,13 +207,14 @@ export const filterSchema = z
      * embedding has moved since the encoder after that epoch (raw difference, same detector and
      * references), and a sample's round score is the larger of its robust z-scores in the two views.
      * A trigger learned after the anchor moves its poisons together, from their own class towards the
-     * target, while clean samples move with their class: on Fashion-MNIST blended 0.1% (seed 0, after
-     * epoch 4) SLOF on the displacement since epoch 1 ranks the poisons at AUROC 0.996 against 0.970 on
-     * the embeddings. A trigger learned before the anchor leaves nothing to see in the displacement
-     * (blended 1%: 0.60), which is why the views combine by their larger z and the round keeps the
-     * position view (README, "The displacement view"). Not with detectors that read captions
-     * (`clipscore`); rounds at or before the anchor score the embeddings alone. `anchorEpoch` 0: the
-     * encoder before training.
+     * target, while clean samples move with their class: on Fashion-MNIST blended 0.1% (seeds 0 / 1 / 2,
+     * after epoch 4) SLOF on the displacement since epoch 1 ranks the poisons at AUROC 0.996 / 0.994 /
+     * 0.954 against 0.968 / 0.965 / 0.947 on the embeddings. A trigger learned before the anchor leaves
+     * little to see in the displacement (blended 1%, learned in the first epoch: 0.61-0.66), which is why
+     * the views combine by their larger z and the round keeps the position view (README, "The
+     * displacement view"). Anchor 0 (the untrained encoder) measured worse at 0.1% (seed 1: 0.968), 2 about
+     * the same (0.996 on seed 1, 0.995 on seed 0 offline). Not with detectors that read captions
+     * (`clipscore`); rounds at or before the anchor score the embeddings alone.
      */
     displacement: z
       .object({ enabled: z.boolean().default(true), anchorEpoch: nonNegativeInt.default(1) })
