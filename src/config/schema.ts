@@ -213,8 +213,9 @@ export const filterSchema = z
      * little to see in the displacement (blended 1%, learned in the first epoch: 0.61-0.66), which is why
      * the views combine by their larger z and the round keeps the position view (README, "The
      * displacement view"). Anchor 0 (the untrained encoder) measured worse at 0.1% (seed 1: 0.968), 2 about
-     * the same (0.996 on seed 1, 0.995 on seed 0 offline). Not with detectors that read captions
-     * (`clipscore`); rounds at or before the anchor score the embeddings alone.
+     * the same (0.996 on seed 1, 0.995 on seed 0 offline). Image embeddings only (with `embedding:
+     * image+text` the captions join the first view's references, not the displacement's); not with
+     * detectors that read captions (`clipscore`); rounds at or before the anchor score the embeddings alone.
      */
     displacement: z
       .object({ enabled: z.boolean().default(true), anchorEpoch: nonNegativeInt.default(1) })

@@ -735,6 +735,8 @@ export class BackdoorFilter implements TrainHook {
       {
         'filter/auroc': round.auroc,
         'filter/probe_auroc': round.probeAuroc,
+        'filter/auroc_position': round.viewAuroc?.position ?? null,
+        'filter/auroc_displacement': round.viewAuroc?.displacement ?? null,
         'filter/auprc': round.auprc,
         'filter/fpr_at_95_tpr': round.fprAt95Tpr,
         'filter/dropped': round.dropped,
