@@ -9,6 +9,7 @@ import type { BatchInfo, HookContext, TrainHook } from '../train/hooks.js';
 import type { EpochRecord } from '../train/summary.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { readNpyMatrix, writeNpy } from '../util/npy.js';
+import { UserError } from '../util/errors.js';
 import { Rng } from '../util/rng.js';
 import { decideWeights } from './policy.js';
 import { displacementRows, largerRobustZ } from './views.js';
@@ -322,7 +323,11 @@ export class BackdoorFilter implements TrainHook {
     if (!anchor.embeddings) {
       const saved = readNpyMatrix(join(ctx.outDir, anchor.file));
       if (saved.rows !== ctx.weights.size || saved.cols !== ctx.model.embedDim) {
-        throw new Error(`${join(ctx.outDir, anchor.file)} holds ${saved.rows} x ${saved.cols} embeddings, the run ${ctx.weights.size} x ${ctx.model.embedDim}`);
+        throw new UserError(
+          `${join(ctx.outDir, anchor.file)} holds ${saved.rows} x ${saved.cols} embeddings, but this run has ${ctx.weights.size} samples x ${ctx.model.embedDim} dimensions`,
+          'FILTER_ANCHOR_MISMATCH',
+          'the file is the displacement view\'s anchor that this run wrote before it stopped; restore it, or start the run again (or pass --filter.displacement.enabled false)',
+        );
       }
       anchor.embeddings = saved.data;
     }
@@ -377,6 +382,8 @@ export class BackdoorFilter implements TrainHook {
       if (readmitting(cfg) && !this.readmission && ctx.epoch === ctx.rewinds[0] + cfg.readmit.after && ctx.epoch < ctx.totalEpochs) await this.readmit(ctx, cfg);
     } else if (ctx.epoch === cfg.rewindAfter && ctx.epoch < ctx.totalEpochs) {
       ctx.requestRewind(`backdoor filter: ${ctx.weights.size - ctx.weights.activeCount()} samples dropped in the first ${cfg.rewindAfter} epochs`);
+      // no round follows a rewind: the anchor's embeddings are done with (its file stays for the record)
+      if (this.anchor) this.anchor.embeddings = null;
     }
   }
 

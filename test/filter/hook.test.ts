@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { cpSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { backdoorFilter, type FilterSummary } from '../../src/filter/hook.js';
@@ -6,7 +6,7 @@ import { displacementRows, largerRobustZ } from '../../src/filter/views.js';
 import { runPipeline } from '../../src/pipeline.js';
 import { quantile } from '../../src/filter/readmit.js';
 import { loadCheckpoint } from '../../src/train/checkpoint.js';
-import { readNpyMatrix } from '../../src/util/npy.js';
+import { readNpyMatrix, writeNpy } from '../../src/util/npy.js';
 import { tempDir, tinyConfig } from '../helpers/tiny.js';
 
 function readCsv(path: string): Record<string, string>[] {
@@ -350,6 +350,11 @@ describe('backdoor filter hook', () => {
     const state = (await loadCheckpoint(stopped)).state;
     expect(state.epoch).toBe(2);
     expect((state.hooks as Record<string, { anchor?: unknown }>)['backdoor-filter'].anchor).toEqual({ epoch: 1, file: 'anchor-embeddings-epoch1.npy' });
+    // an anchor file that is not this run's is refused by name, with the fix
+    const broken = tempDir();
+    cpSync(stopped, broken, { recursive: true });
+    writeNpy(join(broken, 'anchor-embeddings-epoch1.npy'), new Float32Array(6), [3, 2]);
+    await expect(runPipeline(config(broken), { resume: true })).rejects.toThrow(/anchor-embeddings-epoch1\.npy holds 3 x 2 embeddings, but this run has 320 samples/);
     const resumed = await runPipeline(config(stopped), { resume: true });
     expect(resumed.summary.status).toBe('finished');
     // round 3 reads the anchor back from its file and scores both views as the uninterrupted run did
