@@ -176,6 +176,14 @@ export const filterSchema = z
      * keeps 2.
      */
     warmupEpochs: nonNegativeInt.default(4),
+    /**
+     * Observation rounds before the first: after each of the `observeEpochs` epochs before
+     * `warmupEpochs`, score every sample and add its confident detections (robust z >= `probe.seedZ`)
+     * to the trigger probe's seeds, dropping nothing. A later first round sees a rare trigger better,
+     * but a common one's poisons have drawn together by then and fewer reach the seeds, which the
+     * re-admission's concept test reads (README, "Later first rounds"). `during` mode only; 0: none.
+     */
+    observeEpochs: nonNegativeInt.default(0),
     /** Re-score every N epochs after the first round (0 = score once). */
     every: nonNegativeInt.default(1),
     /**

@@ -8,6 +8,8 @@ interface RoundLike {
   auroc: number | null;
   /** Absent in runs from before it was recorded. */
   probeAuroc?: number | null;
+  /** An observation round (filter.observeEpochs); absent in runs from before they existed. */
+  observeOnly?: boolean;
   poisonRecall: number | null;
   poisonsRemaining: number | null;
   cleanDropped: number | null;
@@ -65,7 +67,8 @@ export function compareRun(summary: RunSummary, dir: string, name = basename(dir
   } | null;
   const rounds = filter?.rounds ?? [];
   const rewind = summary.rewinds?.[0];
-  const deciding = rounds[0] ?? null;
+  // observation rounds (filter.observeEpochs) drop nothing: the first round that drops decides
+  const deciding = rounds.find((r) => !r.observeOnly) ?? null;
   const last = rounds[rounds.length - 1] ?? null;
   // What the run ended training on: after the re-admission when there was one.
   const readmission = filter?.readmission ?? null;

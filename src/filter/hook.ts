@@ -24,6 +24,8 @@ const BELIEF_NONE = -2;
 export interface FilterRound {
   /** Epoch after which the round scored (its decisions apply from the next epoch). */
   epoch: number;
+  /** An observation round (`filter.observeEpochs`): it added seeds to the trigger probe and dropped nothing. */
+  observeOnly: boolean;
   seconds: number;
   /** Samples scored this round (the active ones, or all with `reconsider`). */
   scored: number;
@@ -347,12 +349,18 @@ export class BackdoorFilter implements TrainHook {
    * it has learned their trigger.)
    */
   private roundFollows(ctx: HookContext, cfg: FilterConfig): boolean {
+    if (this.observationFollows(ctx, cfg)) return true;
     // Phase 1 of the retrain pipeline: one round with the fully trained model.
     if (cfg.mode === 'retrain') return ctx.epoch === ctx.totalEpochs;
     const rewinding = cfg.rewindAfter > 0;
     if (rewinding && ctx.rewinds.length > 0) return false;
     const lastEpoch = rewinding ? Math.min(cfg.rewindAfter, ctx.totalEpochs - 1) : ctx.totalEpochs - 1;
     return ctx.epoch <= lastEpoch && isRoundEpoch(ctx.epoch, lastEpoch + 1, cfg);
+  }
+
+  /** Whether an observation round (`filter.observeEpochs`) follows epoch `ctx.epoch`. */
+  private observationFollows(ctx: HookContext, cfg: FilterConfig): boolean {
+    return cfg.mode === 'during' && ctx.rewinds.length === 0 && ctx.epoch >= 1 && ctx.epoch < cfg.warmupEpochs && ctx.epoch >= cfg.warmupEpochs - cfg.observeEpochs;
   }
 
   onEpochBegin(ctx: HookContext): void {
@@ -375,7 +383,7 @@ export class BackdoorFilter implements TrainHook {
   async onEpochEnd(ctx: HookContext, _record: EpochRecord): Promise<void> {
     const cfg = this.config(ctx);
     await this.captureAnchor(ctx, cfg);
-    if (this.roundFollows(ctx, cfg)) await this.round(ctx, ctx.epoch);
+    if (this.roundFollows(ctx, cfg)) await this.round(ctx, ctx.epoch, this.observationFollows(ctx, cfg));
     this.captured = null;
     if (cfg.mode === 'retrain' || cfg.rewindAfter === 0) return;
     if (ctx.rewinds.length > 0) {
@@ -639,8 +647,11 @@ export class BackdoorFilter implements TrainHook {
     return { images: gatherRows(all.images, d, rows), captions: gatherRows(all.captions, d, rows) };
   }
 
-  /** Score, decide, apply, report. Public so callers can score outside the schedule (e.g. the retrain pipeline). */
-  async round(ctx: HookContext, epoch: number): Promise<FilterRound> {
+  /**
+   * Score, decide, apply, report. Public so callers can score outside the schedule (e.g. the retrain
+   * pipeline). `observeOnly`: score and add the confident detections to the probe's seeds, nothing else.
+   */
+  async round(ctx: HookContext, epoch: number, observeOnly = false): Promise<FilterRound> {
     const cfg = this.config(ctx);
     const t0 = performance.now();
     const weights = ctx.weights;
@@ -668,7 +679,8 @@ export class BackdoorFilter implements TrainHook {
     const scores = displacementScores ? largerRobustZ(positionScores, displacementScores) : positionScores;
     const decision = decideWeights(scores, cfg);
     let newlyDropped = 0;
-    for (let r = 0; r < n; r++) {
+    if (observeOnly) for (let r = 0; r < n; r++) if (decision.z[r] >= cfg.probe.seedZ) this.seeds.add(scored[r]);
+    for (let r = 0; r < n && !observeOnly; r++) {
       const i = scored[r];
       const old = weights.get(i);
       // Without `reconsider`, weights only go down: a dropped sample stays dropped.
@@ -676,7 +688,7 @@ export class BackdoorFilter implements TrainHook {
       if (next === 0 && old > 0) newlyDropped++;
       weights.set(i, next);
     }
-    const { rows: probeRows, scores: probeScores } = allEmbeddings && probing(cfg) ? this.probe(ctx, cfg, epoch, allEmbeddings, scored, decision.z) : { rows: new Int32Array(0), scores: null };
+    const { rows: probeRows, scores: probeScores } = allEmbeddings && probing(cfg) && !observeOnly ? this.probe(ctx, cfg, epoch, allEmbeddings, scored, decision.z) : { rows: new Int32Array(0), scores: null };
     const truth = ctx.poison;
     let metrics = { auroc: null as number | null, auprc: null as number | null, fprAt95Tpr: null as number | null };
     let viewAuroc: FilterRound['viewAuroc'] = null;
@@ -715,6 +727,7 @@ export class BackdoorFilter implements TrainHook {
     }
     const round: FilterRound = {
       epoch,
+      observeOnly,
       seconds: (performance.now() - t0) / 1000,
       scored: n,
       capturedRows: embedded.captured,
@@ -761,7 +774,9 @@ export class BackdoorFilter implements TrainHook {
       `filter after epoch ${epoch}: ${cfg.detector} k=${cfg.k} on ${n} samples in ${round.seconds.toFixed(1)} s` +
         `${cfg.embedFrom === 'training' ? ` (${round.capturedRows} embeddings from the epoch's training steps)` : ''}` +
         `${displacementScores ? ` and on their displacement since epoch ${this.anchor?.epoch}` : ''}; ` +
-        `${cfg.action === 'drop' ? `dropped ${round.dropped} (${round.rule})${probing(cfg) ? ` + ${round.probeDropped} by the trigger probe (${round.probeSeeds} seeds)` : ''}, ${round.droppedTotal} in total` : `mean weight ${round.meanWeight.toFixed(4)}`}` +
+        (observeOnly
+          ? `observation only: nothing dropped, ${round.probeSeeds} seeds for the trigger probe`
+          : `${cfg.action === 'drop' ? `dropped ${round.dropped} (${round.rule})${probing(cfg) ? ` + ${round.probeDropped} by the trigger probe (${round.probeSeeds} seeds)` : ''}, ${round.droppedTotal} in total` : `mean weight ${round.meanWeight.toFixed(4)}`}`) +
         (truth ? `; AUROC ${fmt(round.auroc)}${viewAuroc ? ` (embeddings ${fmt(viewAuroc.position)}, displacement ${fmt(viewAuroc.displacement)})` : ''}${round.probeAuroc !== null ? ` (the probe's ranking of every sample: ${fmt(round.probeAuroc)})` : ''}, poison recall ${fmt(round.poisonRecall, 3)}, ${round.poisonsRemaining} poisons left, ${round.cleanDropped} clean dropped` : ''),
     );
     return round;

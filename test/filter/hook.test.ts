@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { backdoorFilter, type FilterSummary } from '../../src/filter/hook.js';
 import { displacementRows, largerRobustZ } from '../../src/filter/views.js';
 import { runPipeline } from '../../src/pipeline.js';
+import { compareRun } from '../../src/eval/compare.js';
 import { quantile } from '../../src/filter/readmit.js';
 import { loadCheckpoint } from '../../src/train/checkpoint.js';
 import { readNpyMatrix, writeNpy } from '../../src/util/npy.js';
@@ -361,6 +362,42 @@ describe('backdoor filter hook', () => {
     const header = readFileSync(join(stopped, 'scores-epoch3.csv'), 'utf8').split('\n')[0];
     expect(header).toContain('displacement');
     expect(readFileSync(join(stopped, 'scores-epoch3.csv'), 'utf8')).toBe(readFileSync(join(straight, 'scores-epoch3.csv'), 'utf8'));
+  });
+
+  it('observation rounds (filter.observeEpochs) add seeds to the trigger probe and drop nothing; the first dropping round decides', async () => {
+    const out = tempDir();
+    const config = tinyConfig({
+      out,
+      data: { size: 320 },
+      train: { epochs: 4 },
+      poison: { attack: 'badnets', position: 'fixed', count: 8, target: 'red circle' },
+      filter: { enabled: true, warmupEpochs: 2, observeEpochs: 1, rewindAfter: 0, referenceSize: 128, referenceRepeats: 1, k: 8, probe: { seedZ: 4, minSeeds: 2 }, displacement: { enabled: false } },
+    });
+    const result = await runPipeline(config);
+    const filter = result.summary.filter as FilterSummary;
+    expect(filter.rounds.map((r) => [r.epoch, r.observeOnly])).toEqual([[1, true], [2, false], [3, false]]);
+    const [observed, first] = filter.rounds;
+    expect([observed.dropped, observed.probeDropped, observed.droppedTotal]).toEqual([0, 0, 0]);
+    expect(result.summary.epochs[1].activeSamples).toBe(320);
+    const csv = readCsv(join(out, 'scores-epoch1.csv'));
+    expect(csv.every((r) => Number(r.weight) === 1)).toBe(true);
+    // its seeds: robust z >= seedZ over its scores (median/MAD), carried into the next round's seed count
+    const scores = csv.map((r) => Number(r.score));
+    const median = (v: number[]) => {
+      const sorted = v.slice().sort((a, b) => a - b);
+      const mid = (sorted.length - 1) / 2;
+      return (sorted[Math.floor(mid)] + sorted[Math.ceil(mid)]) / 2;
+    };
+    const m = median(scores);
+    const scale = 1.4826 * median(scores.map((v) => Math.abs(v - m)));
+    const seeds = csv.filter((r) => (Number(r.score) - m) / scale >= 4).map((r) => Number(r.index));
+    expect(seeds.length).toBeGreaterThan(0);
+    expect(observed.probeSeeds).toBe(seeds.length);
+    const saved = (await loadCheckpoint(out)).state.hooks as Record<string, { seeds: number[] }>;
+    for (const i of seeds) expect(saved['backdoor-filter'].seeds).toContain(i);
+    expect(first.droppedTotal).toBeGreaterThan(0);
+    const row = compareRun(result.summary, out);
+    expect([row.decidingEpoch, row.decidingAuroc]).toEqual([2, first.auroc]);
   });
 
   it('retrain mode trains, scores once with the final model, and retrains from scratch on the kept set', async () => {
