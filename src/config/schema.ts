@@ -178,10 +178,11 @@ export const filterSchema = z
     warmupEpochs: nonNegativeInt.default(4),
     /**
      * Observation rounds before the first: after each of the `observeEpochs` epochs before
-     * `warmupEpochs`, score every sample and add its confident detections (robust z >= `probe.seedZ`)
-     * to the trigger probe's seeds, dropping nothing. A later first round sees a rare trigger better,
-     * but a common one's poisons have drawn together by then and fewer reach the seeds, which the
-     * re-admission's concept test reads (README, "Later first rounds"). `during` mode only; 0: none.
+     * `warmupEpochs`, score every sample and record its confident detections (robust z >= `probe.seedZ`)
+     * for the re-admission's concept test, which reads them with the probe's seeds; nothing is dropped
+     * and the probe does not fit on them. A later first round sees a rare trigger better, but a common
+     * one's poisons have drawn together by then and fewer reach the seeds, and the concept test then
+     * misses the target (README, "Later first rounds"). `during` mode only; 0: none.
      */
     observeEpochs: nonNegativeInt.default(0),
     /** Re-score every N epochs after the first round (0 = score once). */

@@ -24,7 +24,7 @@ const BELIEF_NONE = -2;
 export interface FilterRound {
   /** Epoch after which the round scored (its decisions apply from the next epoch). */
   epoch: number;
-  /** An observation round (`filter.observeEpochs`): it added seeds to the trigger probe and dropped nothing. */
+  /** An observation round (`filter.observeEpochs`): it recorded its confident detections for the re-admission's concept and dropped nothing. */
   observeOnly: boolean;
   seconds: number;
   /** Samples scored this round (the active ones, or all with `reconsider`). */
@@ -33,7 +33,10 @@ export interface FilterRound {
   capturedRows: number;
   /** Samples the detector's decision set to weight 0 this round that were not already. */
   dropped: number;
-  /** Confident detections so far (robust z >= `filter.probe.seedZ` in any round): what the trigger probe learns from. */
+  /**
+   * Confident detections so far (robust z >= `filter.probe.seedZ` in any dropping round): what the trigger
+   * probe learns from. In an observation round, its own and earlier observations' confident detections.
+   */
   probeSeeds: number;
   /** Samples the trigger probe set to weight 0 this round (`filter.probe`; 0 when off or short of seeds). */
   probeDropped: number;
@@ -194,6 +197,11 @@ export class BackdoorFilter implements TrainHook {
   /** The trigger probe's seeds: samples whose robust z reached `probe.seedZ` in some round (kept across rounds: later rounds no longer score them). */
   private seeds = new Set<number>();
   /**
+   * Confident detections of the observation rounds (`filter.observeEpochs`): the re-admission's concept
+   * reads them with the seeds; the probe does not fit on them (its budget is twice its seeds).
+   */
+  private observedSeeds = new Set<number>();
+  /**
    * Samples the re-admission holds to a higher bar (see `readmit`): the
    * trigger probe's drops, and dropped samples a probe fit ranked like its
    * seeds (decision value > 0) in any round.
@@ -225,6 +233,7 @@ export class BackdoorFilter implements TrainHook {
     return {
       rounds: this.rounds,
       seeds: [...this.seeds],
+      ...(this.observedSeeds.size ? { observedSeeds: [...this.observedSeeds] } : {}),
       probeHeld: [...this.probeHeld],
       readmission: this.readmission,
       // one float32 per training sample: little-endian bytes in base64, a quarter of the size as JSON numbers (and -Infinity survives)
@@ -239,6 +248,7 @@ export class BackdoorFilter implements TrainHook {
     const saved = state as {
       rounds?: FilterRound[];
       seeds?: number[];
+      observedSeeds?: number[];
       probeHeld?: number[];
       readmission?: ReadmissionRecord | null;
       beliefFloat32?: string;
@@ -249,6 +259,7 @@ export class BackdoorFilter implements TrainHook {
     };
     this.rounds = (saved.rounds ?? []).slice();
     this.seeds = new Set(saved.seeds ?? []);
+    this.observedSeeds = new Set(saved.observedSeeds ?? []);
     this.probeHeld = new Set(saved.probeHeld ?? []);
     this.readmission = saved.readmission ?? null;
     this.belief = saved.beliefFloat32 ? float32FromBase64(saved.beliefFloat32) : saved.belief ? Float32Array.from(saved.belief) : null;
@@ -578,7 +589,7 @@ export class BackdoorFilter implements TrainHook {
     if (similarity <= -1) return null;
     const position = new Map<number, number>();
     dropped.forEach((i, r) => position.set(i, r));
-    const seedRows = Int32Array.from([...this.seeds].map((i) => position.get(i)).filter((r): r is number => r !== undefined)).sort();
+    const seedRows = Int32Array.from([...new Set([...this.seeds, ...this.observedSeeds])].map((i) => position.get(i)).filter((r): r is number => r !== undefined)).sort();
     const concept = seedConcept(captions, d, seedRows, similarity);
     if (!concept) return null;
     const heldRows = Int32Array.from({ length: held.length }, (_, r) => r).filter((r) => held[r] === HELD);
@@ -679,7 +690,7 @@ export class BackdoorFilter implements TrainHook {
     const scores = displacementScores ? largerRobustZ(positionScores, displacementScores) : positionScores;
     const decision = decideWeights(scores, cfg);
     let newlyDropped = 0;
-    if (observeOnly) for (let r = 0; r < n; r++) if (decision.z[r] >= cfg.probe.seedZ) this.seeds.add(scored[r]);
+    if (observeOnly) for (let r = 0; r < n; r++) if (decision.z[r] >= cfg.probe.seedZ) this.observedSeeds.add(scored[r]);
     for (let r = 0; r < n && !observeOnly; r++) {
       const i = scored[r];
       const old = weights.get(i);
@@ -732,7 +743,7 @@ export class BackdoorFilter implements TrainHook {
       scored: n,
       capturedRows: embedded.captured,
       dropped: newlyDropped,
-      probeSeeds: this.seeds.size,
+      probeSeeds: observeOnly ? this.observedSeeds.size : this.seeds.size,
       probeDropped: probeRows.length,
       probeDroppedPoisons,
       droppedTotal: weights.size - weights.activeCount(),
@@ -775,7 +786,7 @@ export class BackdoorFilter implements TrainHook {
         `${cfg.embedFrom === 'training' ? ` (${round.capturedRows} embeddings from the epoch's training steps)` : ''}` +
         `${displacementScores ? ` and on their displacement since epoch ${this.anchor?.epoch}` : ''}; ` +
         (observeOnly
-          ? `observation only: nothing dropped, ${round.probeSeeds} seeds for the trigger probe`
+          ? `observation only: nothing dropped, ${round.probeSeeds} confident detections for the re-admission's concept`
           : `${cfg.action === 'drop' ? `dropped ${round.dropped} (${round.rule})${probing(cfg) ? ` + ${round.probeDropped} by the trigger probe (${round.probeSeeds} seeds)` : ''}, ${round.droppedTotal} in total` : `mean weight ${round.meanWeight.toFixed(4)}`}`) +
         (truth ? `; AUROC ${fmt(round.auroc)}${viewAuroc ? ` (embeddings ${fmt(viewAuroc.position)}, displacement ${fmt(viewAuroc.displacement)})` : ''}${round.probeAuroc !== null ? ` (the probe's ranking of every sample: ${fmt(round.probeAuroc)})` : ''}, poison recall ${fmt(round.poisonRecall, 3)}, ${round.poisonsRemaining} poisons left, ${round.cleanDropped} clean dropped` : ''),
     );

@@ -364,7 +364,7 @@ describe('backdoor filter hook', () => {
     expect(readFileSync(join(stopped, 'scores-epoch3.csv'), 'utf8')).toBe(readFileSync(join(straight, 'scores-epoch3.csv'), 'utf8'));
   });
 
-  it('observation rounds (filter.observeEpochs) add seeds to the trigger probe and drop nothing; the first dropping round decides', async () => {
+  it('observation rounds (filter.observeEpochs) record confident detections for the concept and drop nothing; the first dropping round decides', async () => {
     const out = tempDir();
     const config = tinyConfig({
       out,
@@ -381,7 +381,7 @@ describe('backdoor filter hook', () => {
     expect(result.summary.epochs[1].activeSamples).toBe(320);
     const csv = readCsv(join(out, 'scores-epoch1.csv'));
     expect(csv.every((r) => Number(r.weight) === 1)).toBe(true);
-    // its seeds: robust z >= seedZ over its scores (median/MAD), carried into the next round's seed count
+    // its confident detections: robust z >= seedZ over its scores (median/MAD), kept apart from the probe's seeds
     const scores = csv.map((r) => Number(r.score));
     const median = (v: number[]) => {
       const sorted = v.slice().sort((a, b) => a - b);
@@ -393,8 +393,11 @@ describe('backdoor filter hook', () => {
     const seeds = csv.filter((r) => (Number(r.score) - m) / scale >= 4).map((r) => Number(r.index));
     expect(seeds.length).toBeGreaterThan(0);
     expect(observed.probeSeeds).toBe(seeds.length);
-    const saved = (await loadCheckpoint(out)).state.hooks as Record<string, { seeds: number[] }>;
-    for (const i of seeds) expect(saved['backdoor-filter'].seeds).toContain(i);
+    const saved = (await loadCheckpoint(out)).state.hooks as Record<string, { seeds: number[]; observedSeeds: number[] }>;
+    expect(saved['backdoor-filter'].observedSeeds.slice().sort((a, b) => a - b)).toEqual(seeds);
+    // the probe's seeds are the dropping rounds' own: its budget (2 x seeds) bounds what it drops in round 2
+    expect(filter.rounds[2].probeSeeds).toBe(saved['backdoor-filter'].seeds.length);
+    expect(first.probeDropped).toBeLessThanOrEqual(2 * first.probeSeeds);
     expect(first.droppedTotal).toBeGreaterThan(0);
     const row = compareRun(result.summary, out);
     expect([row.decidingEpoch, row.decidingAuroc]).toEqual([2, first.auroc]);
