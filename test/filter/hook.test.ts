@@ -403,6 +403,54 @@ describe('backdoor filter hook', () => {
     expect([row.decidingEpoch, row.decidingAuroc]).toEqual([2, first.auroc]);
   });
 
+  it('the re-admission\'s concept reads the observation rounds\' confident detections with the probe\'s seeds', async () => {
+    const out = tempDir();
+    const config = tinyConfig({
+      out,
+      data: { size: 320 },
+      train: { epochs: 3 },
+      poison: { attack: 'badnets', position: 'fixed', count: 8, target: 'red circle' },
+      filter: {
+        enabled: true,
+        warmupEpochs: 2,
+        observeEpochs: 1,
+        rewindAfter: 2,
+        referenceSize: 128,
+        referenceRepeats: 1,
+        k: 8,
+        probe: { seedZ: 4, minSeeds: 2 },
+        readmit: { after: 1, conceptSimilarity: 0.9, conceptDominance: 0 },
+        displacement: { enabled: false },
+        saveEmbeddings: true,
+      },
+    });
+    const filter = (await runPipeline(config)).summary.filter as FilterSummary;
+    const concept = filter.readmission!.concept!;
+    const state = (await loadCheckpoint(out)).state.hooks as Record<string, { seeds: number[]; observedSeeds: number[] }>;
+    const { seeds, observedSeeds } = state['backdoor-filter'];
+    expect(observedSeeds.some((i) => !seeds.includes(i))).toBe(true); // so that reading them changes the concept's input
+    // the concept's seeds: the dropped ones among both sets (recomputed from the judge's saved caption embeddings)
+    const weights = readCsv(join(out, 'scores-epoch2.csv'));
+    const candidates = [...new Set([...seeds, ...observedSeeds])].filter((i) => Number(weights[i].weight) === 0);
+    const captions = readNpyMatrix(join(out, `readmit-epoch${filter.readmission!.epoch}-captions.npy`));
+    const d = captions.cols;
+    const cos = (i: number, j: number) => {
+      let ab = 0, aa = 0, bb = 0;
+      for (let f = 0; f < d; f++) {
+        const a = captions.data[i * d + f], b = captions.data[j * d + f];
+        ab += a * b;
+        aa += a * a;
+        bb += b * b;
+      }
+      return ab / Math.sqrt(aa * bb);
+    };
+    const group = candidates.filter((j) => cos(concept.anchor, j) >= 0.9);
+    expect(candidates.some((i) => !seeds.includes(i))).toBe(true);
+    expect(candidates).toContain(concept.anchor);
+    expect(concept.seeds).toBe(group.length);
+    expect(Math.max(...candidates.map((a) => candidates.filter((b) => cos(a, b) >= 0.9).length))).toBe(group.length);
+  });
+
   it('retrain mode trains, scores once with the final model, and retrains from scratch on the kept set', async () => {
     const out = tempDir();
     const config = tinyConfig({
