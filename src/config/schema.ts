@@ -170,31 +170,37 @@ export const filterSchema = z
      * epoch 2 and 0.51 after epoch 4, and in an unfiltered run a round drops 6 of its 60 poisons after
      * epoch 2 (AUROC 0.78, no poison among the probe's seeds) against 53 after epoch 4 (AUROC 0.97, 39
      * among the seeds), while at 1% epoch 4 serves as well as epoch 2 (AUROC 0.99 both; README, "Why the
-     * first round waits"). The rewind makes the wait free of consequences: what the filtering epochs'
-     * model learns is discarded. A small set that learns its trigger within two epochs wants less: by epoch 4 the quickstart's poisons have
-     * drawn together and leave the probe 4-10 seeds (seed 1: 3 poisons back, ASR 0.063), so its config
-     * keeps 2.
+     * first round waits"). 5, with an observation round after epoch 4 (`observeEpochs`): with the
+     * displacement view the first round after epoch 5 ranks blended 0.1%'s poisons at AUROC 0.985-0.998
+     * on five seeds (>= 0.99 on four), against 0.938-0.994 after epoch 4 (on one). The
+     * rewind makes the wait cost epochs only: what the filtering epochs' model learns is discarded. A
+     * small set that learns its trigger within two epochs wants less: by epoch 4 the quickstart's poisons
+     * have drawn together and leave the probe 4-10 seeds (seed 1: 3 poisons back, ASR 0.063), so its
+     * config keeps 2.
      */
-    warmupEpochs: nonNegativeInt.default(4),
+    warmupEpochs: nonNegativeInt.default(5),
     /**
      * Observation rounds before the first: after each of the `observeEpochs` epochs before
      * `warmupEpochs`, score every sample and record its confident detections (robust z >= `probe.seedZ`)
      * for the re-admission's concept test, which reads them with the probe's seeds; nothing is dropped
      * and the probe does not fit on them. A later first round sees a rare trigger better, but a common
      * one's poisons have drawn together by then and fewer reach the seeds, and the concept test then
-     * misses the target (README, "Later first rounds"). `during` mode only; 0: none.
+     * misses the target: blended 1% with rounds after epochs 5-7 gave 40 poisons back (ASR 0.094) with
+     * the seeds' target group at 1.77 times the next, and 0 (3.2 times) with the observation after
+     * epoch 4 (README, "Later first rounds"). `during` mode only; 0: none.
      */
-    observeEpochs: nonNegativeInt.default(0),
+    observeEpochs: nonNegativeInt.default(1),
     /** Re-score every N epochs after the first round (0 = score once). */
     every: nonNegativeInt.default(1),
     /**
      * `during` mode: after this many epochs (and that epoch's round), rewind the model to its
      * initialisation and train the full schedule on the kept samples (0 = never rewind). A backdoor
      * learned before its poisons were found does not fade when they are removed; rewinding costs
-     * these epochs, against a whole extra training run for `retrain`. 6, so three rounds (after
-     * epochs 4, 5, 6): on Fashion-MNIST blended 0.1% the second round found the last 5 poisons.
+     * these epochs, against a whole extra training run for `retrain`. 7, so three rounds (after
+     * epochs 5, 6, 7): on Fashion-MNIST blended 0.1% a second round has found the last poisons the first
+     * missed (5 of them, with rounds after epochs 4-6 before the displacement view).
      */
-    rewindAfter: nonNegativeInt.default(6),
+    rewindAfter: nonNegativeInt.default(7),
     detector: z
       .enum(['slof', 'kdist', 'lof', 'lid', 'dao', 'iforest', 'clipscore', 'slof-official', 'kdist-official', 'dao-official'])
       .default('slof'),
