@@ -660,7 +660,7 @@ export class BackdoorFilter implements TrainHook {
 
   /**
    * Score, decide, apply, report. Public so callers can score outside the schedule (e.g. the retrain
-   * pipeline). `observeOnly`: score and add the confident detections to the probe's seeds, nothing else.
+   * pipeline). `observeOnly`: score and record the confident detections for the re-admission's concept, nothing else.
    */
   async round(ctx: HookContext, epoch: number, observeOnly = false): Promise<FilterRound> {
     const cfg = this.config(ctx);
