@@ -12,7 +12,7 @@ import { readNpyMatrix, writeNpy } from '../util/npy.js';
 import { UserError } from '../util/errors.js';
 import { Rng } from '../util/rng.js';
 import { decideWeights } from './policy.js';
-import { displacementRows, largerRobustZ } from './views.js';
+import { scoreViews } from './views.js';
 import { probeDrops } from './probe.js';
 import { rowCosines } from '../util/rows.js';
 import { decideReadmission, dominates, HELD, inConcept, NOT_HELD, quantile, sampleRows, seedConcept, VETOED, type SeedConcept } from './readmit.js';
@@ -682,12 +682,12 @@ export class BackdoorFilter implements TrainHook {
     if (allEmbeddings && allCaptions && believing) this.recordBelief(allEmbeddings, allCaptions, weights.size, d);
     const needsText = detector.needsText || cfg.embedding === 'image+text';
     const textEmbeddings = needsText ? await ctx.model.embedTexts(Array.from(scored, (i) => ctx.trainSet.caption(i))) : undefined;
-    const positionScores = await detector.scoreAsync({ embeddings, n, d, k: cfg.k, textEmbeddings, rng: Rng.derive(ctx.config.seed, `filter/round-${epoch}`) });
     const anchor = this.anchorFor(ctx, cfg, epoch);
-    const displacementScores = anchor
-      ? await detector.scoreAsync({ embeddings: displacementRows(embeddings, anchor, scored, d), n, d, k: cfg.k, rng: Rng.derive(ctx.config.seed, `filter/round-${epoch}/displacement`) })
-      : null;
-    const scores = displacementScores ? largerRobustZ(positionScores, displacementScores) : positionScores;
+    const { scores, position: positionScores, displacement: displacementScores } = await scoreViews(
+      detector,
+      { embeddings, n, d, k: cfg.k, textEmbeddings, rng: Rng.derive(ctx.config.seed, `filter/round-${epoch}`) },
+      anchor ? { detector, anchor, rows: scored, rng: Rng.derive(ctx.config.seed, `filter/round-${epoch}/displacement`) } : null,
+    );
     const decision = decideWeights(scores, cfg);
     let newlyDropped = 0;
     if (observeOnly) for (let r = 0; r < n; r++) if (decision.z[r] >= cfg.probe.seedZ) this.observedSeeds.add(scored[r]);

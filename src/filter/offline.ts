@@ -10,7 +10,7 @@ import { setupRun } from '../train/run.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { writeNpy } from '../util/npy.js';
 import { Rng } from '../util/rng.js';
-import { displacementRows, largerRobustZ } from './views.js';
+import { scoreViews } from './views.js';
 
 export interface ScoreInput {
   readonly embeddings: Float32Array;
@@ -41,21 +41,13 @@ export async function scoreEmbeddings(config: Config, input: ScoreInput): Promis
   const cfg = config.filter;
   const t0 = performance.now();
   const detector = createDetector(cfg.detector, detectorOptionsFromConfig(cfg));
-  const positionScores = await detector.scoreAsync({
-    embeddings: input.embeddings,
-    n: input.n,
-    d: input.d,
-    k: cfg.k,
-    textEmbeddings: input.textEmbeddings,
-    rng: Rng.derive(config.seed, 'filter/offline'),
-  });
-  const everyRow = Int32Array.from({ length: input.n }, (_, i) => i);
-  const scores = input.anchorEmbeddings
-    ? largerRobustZ(
-        positionScores,
-        await detector.scoreAsync({ embeddings: displacementRows(input.embeddings, input.anchorEmbeddings, everyRow, input.d), n: input.n, d: input.d, k: cfg.k, rng: Rng.derive(config.seed, 'filter/offline/displacement') }),
-      )
-    : positionScores;
+  const { scores } = await scoreViews(
+    detector,
+    { embeddings: input.embeddings, n: input.n, d: input.d, k: cfg.k, textEmbeddings: input.textEmbeddings, rng: Rng.derive(config.seed, 'filter/offline') },
+    input.anchorEmbeddings
+      ? { detector, anchor: input.anchorEmbeddings, rows: Int32Array.from({ length: input.n }, (_, i) => i), rng: Rng.derive(config.seed, 'filter/offline/displacement') }
+      : null,
+  );
   let metrics: ScoreReport['metrics'] = null;
   if (input.labels) {
     let positives = 0;

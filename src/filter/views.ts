@@ -1,3 +1,5 @@
+import type { Detector, DetectorInput } from '../detectors/index.js';
+import type { Rng } from '../util/rng.js';
 import { robustZ } from './policy.js';
 
 /**
@@ -25,4 +27,33 @@ export function largerRobustZ(a: Float64Array, b: Float64Array): Float64Array {
   const za = robustZ(a);
   const zb = robustZ(b);
   return za.map((v, i) => Math.max(v, zb[i]));
+}
+
+/** What a round's detector gives: each view's own scores and the round's score (the position view's alone without an anchor). */
+export interface ViewScores {
+  readonly scores: Float64Array;
+  readonly position: Float64Array;
+  readonly displacement: Float64Array | null;
+}
+
+/** The displacement view's inputs: the anchor's embeddings of every sample, the scored rows' sample indices, the view's reference draws, and its detector. */
+export interface DisplacementInput {
+  readonly detector: Detector;
+  readonly anchor: Float32Array;
+  readonly rows: ArrayLike<number>;
+  readonly rng: Rng;
+}
+
+/** Score the embeddings (`input`) and, with an anchor, their displacement, and combine the two (the hook's rounds and offline `score`). */
+export async function scoreViews(detector: Detector, input: DetectorInput, displacement: DisplacementInput | null): Promise<ViewScores> {
+  const position = await detector.scoreAsync(input);
+  if (!displacement) return { scores: position, position, displacement: null };
+  const moved = await displacement.detector.scoreAsync({
+    embeddings: displacementRows(input.embeddings, displacement.anchor, displacement.rows, input.d),
+    n: input.n,
+    d: input.d,
+    k: input.k,
+    rng: displacement.rng,
+  });
+  return { scores: largerRobustZ(position, moved), position, displacement: moved };
 }
