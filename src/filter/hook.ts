@@ -12,7 +12,7 @@ import { readNpyMatrix, writeNpy } from '../util/npy.js';
 import { UserError } from '../util/errors.js';
 import { Rng } from '../util/rng.js';
 import { decideWeights } from './policy.js';
-import { scoreViews } from './views.js';
+import { displacementDetector, scoreViews } from './views.js';
 import { probeDrops } from './probe.js';
 import { rowCosines } from '../util/rows.js';
 import { decideReadmission, dominates, HELD, inConcept, NOT_HELD, quantile, sampleRows, seedConcept, VETOED, type SeedConcept } from './readmit.js';
@@ -686,7 +686,7 @@ export class BackdoorFilter implements TrainHook {
     const { scores, position: positionScores, displacement: displacementScores } = await scoreViews(
       detector,
       { embeddings, n, d, k: cfg.k, textEmbeddings, rng: Rng.derive(ctx.config.seed, `filter/round-${epoch}`) },
-      anchor ? { detector, anchor, rows: scored, rng: Rng.derive(ctx.config.seed, `filter/round-${epoch}/displacement`) } : null,
+      anchor ? { detector: displacementDetector(cfg), anchor, rows: scored, rng: Rng.derive(ctx.config.seed, `filter/round-${epoch}/displacement`) } : null,
     );
     const decision = decideWeights(scores, cfg);
     let newlyDropped = 0;

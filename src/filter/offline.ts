@@ -10,7 +10,7 @@ import { setupRun } from '../train/run.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { writeNpy } from '../util/npy.js';
 import { Rng } from '../util/rng.js';
-import { scoreViews } from './views.js';
+import { displacementDetector, scoreViews } from './views.js';
 
 export interface ScoreInput {
   readonly embeddings: Float32Array;
@@ -45,7 +45,7 @@ export async function scoreEmbeddings(config: Config, input: ScoreInput): Promis
     detector,
     { embeddings: input.embeddings, n: input.n, d: input.d, k: cfg.k, textEmbeddings: input.textEmbeddings, rng: Rng.derive(config.seed, 'filter/offline') },
     input.anchorEmbeddings
-      ? { detector, anchor: input.anchorEmbeddings, rows: Int32Array.from({ length: input.n }, (_, i) => i), rng: Rng.derive(config.seed, 'filter/offline/displacement') }
+      ? { detector: displacementDetector(cfg), anchor: input.anchorEmbeddings, rows: Int32Array.from({ length: input.n }, (_, i) => i), rng: Rng.derive(config.seed, 'filter/offline/displacement') }
       : null,
   );
   let metrics: ScoreReport['metrics'] = null;

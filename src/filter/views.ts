@@ -1,4 +1,5 @@
-import type { Detector, DetectorInput } from '../detectors/index.js';
+import type { FilterConfig } from '../config/schema.js';
+import { createDetector, detectorOptionsFromConfig, type Detector, type DetectorInput } from '../detectors/index.js';
 import type { Rng } from '../util/rng.js';
 import { robustZ } from './policy.js';
 
@@ -36,12 +37,21 @@ export interface ViewScores {
   readonly displacement: Float64Array | null;
 }
 
-/** The displacement view's inputs: the anchor's embeddings of every sample, the scored rows' sample indices, the view's reference draws, and its detector. */
+/**
+ * The displacement view's inputs: the anchor's embeddings of every sample, the scored rows' sample indices,
+ * the view's reference draws, and its detector — built for image embeddings alone (`embedding: image`):
+ * a movement has no caption to join its references.
+ */
 export interface DisplacementInput {
   readonly detector: Detector;
   readonly anchor: Float32Array;
   readonly rows: ArrayLike<number>;
   readonly rng: Rng;
+}
+
+/** The config's detector for the displacement view: image embeddings alone, whatever `filter.embedding` says. */
+export function displacementDetector(cfg: FilterConfig): Detector {
+  return createDetector(cfg.detector, { ...detectorOptionsFromConfig(cfg), embedding: 'image' });
 }
 
 /** Score the embeddings (`input`) and, with an anchor, their displacement, and combine the two (the hook's rounds and offline `score`). */

@@ -86,6 +86,11 @@ describe('CLI: backdoor filter, score, compare, poison, demo', () => {
     const both = score('--anchor-embeddings', join(dir, 'anchor.npy'));
     expect(both.status).toBe(0);
     expect(Number(/AUROC (\S+)/.exec(both.stdout)?.[1])).toBeGreaterThan(0.99);
+    // captions join the embeddings' references, not the movement's
+    writeNpy(join(dir, 'text.npy'), emb, [n, d]);
+    const withText = score('--anchor-embeddings', join(dir, 'anchor.npy'), '--text-embeddings', join(dir, 'text.npy'), '--filter.embedding', 'image+text');
+    expect(withText.stderr).toBe('');
+    expect(withText.status).toBe(0);
     const short = score('--anchor-embeddings', join(dir, 'short.npy'));
     expect(short.status).not.toBe(0);
     expect(short.stderr).toContain('--anchor-embeddings has shape (299, 8)');

@@ -524,6 +524,19 @@ describe('filter.embedFrom: training', () => {
 });
 
 describe('the displacement view', () => {
+  it('scores the movement of the images alone when the captions join the embeddings\' references (embedding: image+text)', async () => {
+    const config = tinyConfig({
+      out: tempDir(),
+      data: { size: 256 },
+      train: { epochs: 3 },
+      poison: { attack: 'badnets', position: 'fixed', count: 8, target: 'red circle' },
+      filter: { enabled: true, embedding: 'image+text', warmupEpochs: 2, observeEpochs: 0, rewindAfter: 0, referenceSize: 128, referenceRepeats: 1, k: 8, probe: { seedZ: 4, minSeeds: 2 } },
+    });
+    const filter = (await runPipeline(config)).summary.filter as FilterSummary;
+    expect(filter.rounds.map((r) => r.epoch)).toEqual([2]);
+    expect(filter.rounds[0].viewAuroc?.displacement).toBeGreaterThanOrEqual(0);
+  });
+
   it('subtracts each scored row\'s anchor row (rows in scored order, the anchor in sample-index order)', () => {
     const embeddings = Float32Array.from([1, 2, 10, 20]); // rows of samples 2 and 0, d = 2
     const anchor = Float32Array.from([0.5, 0.5, 9, 9, 3, 5]); // samples 0, 1, 2
