@@ -16,6 +16,41 @@ function readCsv(path: string): Record<string, string>[] {
   return rows.map((r) => Object.fromEntries(r.split(',').map((v, i) => [keys[i], v])));
 }
 
+/** Median of the values (mean of the middle two for an even count). */
+function median(values: number[]): number {
+  const sorted = values.slice().sort((a, b) => a - b);
+  const mid = (sorted.length - 1) / 2;
+  return (sorted[Math.floor(mid)] + sorted[Math.ceil(mid)]) / 2;
+}
+
+/** Robust z-scores by hand: (v - median) / (1.4826 MAD). */
+function robustZByHand(values: number[]): number[] {
+  const m = median(values);
+  const scale = 1.4826 * median(values.map((v) => Math.abs(v - m)));
+  return values.map((v) => (v - m) / scale);
+}
+
+/** AUROC of a scores-file column against its `poisoned` column, pair by pair (ties count 1/2). */
+function pairAuroc(rows: Record<string, string>[], key: string): number {
+  const poisoned = rows.filter((x) => x.poisoned === '1').map((x) => Number(x[key]));
+  const clean = rows.filter((x) => x.poisoned === '0').map((x) => Number(x[key]));
+  let wins = 0;
+  for (const p of poisoned) for (const c of clean) wins += p > c ? 1 : p === c ? 0.5 : 0;
+  return wins / (poisoned.length * clean.length);
+}
+
+/** Cosine of row i of x and row j of y (row-major, d columns). */
+function rowCosine(x: ArrayLike<number>, i: number, y: ArrayLike<number>, j: number, d: number): number {
+  let ab = 0, aa = 0, bb = 0;
+  for (let f = 0; f < d; f++) {
+    const a = x[i * d + f], b = y[j * d + f];
+    ab += a * b;
+    aa += a * a;
+    bb += b * b;
+  }
+  return ab / Math.sqrt(aa * bb);
+}
+
 describe('backdoor filter hook', () => {
   it('scores during the probe epochs, drops, rewinds, and reports consistent figures', async () => {
     const out = tempDir();
@@ -74,11 +109,7 @@ describe('backdoor filter hook', () => {
         expect(r.probeAuroc).toBeNull();
         continue;
       }
-      const poisoned = rows.filter((x) => x.poisoned === '1').map((x) => Number(x.probe));
-      const clean = rows.filter((x) => x.poisoned === '0').map((x) => Number(x.probe));
-      let wins = 0;
-      for (const p of poisoned) for (const c of clean) wins += p > c ? 1 : p === c ? 0.5 : 0;
-      expect(r.probeAuroc).toBeCloseTo(wins / (poisoned.length * clean.length), 12);
+      expect(r.probeAuroc).toBeCloseTo(pairAuroc(rows, 'probe'), 12);
     }
     expect(filter.rounds.some((r) => r.probeAuroc !== null)).toBe(true);
     // The displacement view: the anchor is the encoder after epoch 1, the same one round 1 embedded with; round 1
@@ -88,27 +119,10 @@ describe('backdoor filter hook', () => {
     expect(filter.rounds[0].viewAuroc).toBeNull();
     expect(Object.keys(readCsv(join(out, 'scores-epoch1.csv'))[0])).not.toContain('displacement');
     const scoredRows = csv.filter((r) => r.score !== '');
-    const robust = (values: number[]) => {
-      const median = (v: number[]) => {
-        const sorted = v.slice().sort((a, b) => a - b);
-        const mid = (sorted.length - 1) / 2;
-        return (sorted[Math.floor(mid)] + sorted[Math.ceil(mid)]) / 2;
-      };
-      const m = median(values);
-      const scale = 1.4826 * median(values.map((v) => Math.abs(v - m)));
-      return values.map((v) => (v - m) / scale);
-    };
-    const zPosition = robust(scoredRows.map((r) => Number(r.position)));
-    const zDisplacement = robust(scoredRows.map((r) => Number(r.displacement)));
+    const zPosition = robustZByHand(scoredRows.map((r) => Number(r.position)));
+    const zDisplacement = robustZByHand(scoredRows.map((r) => Number(r.displacement)));
     scoredRows.forEach((r, i) => expect(Number(r.score)).toBeCloseTo(Math.max(zPosition[i], zDisplacement[i]), 9));
     expect(scoredRows.some((r, i) => zDisplacement[i] > zPosition[i]) && scoredRows.some((r, i) => zPosition[i] > zDisplacement[i])).toBe(true);
-    const pairAuroc = (rows: Record<string, string>[], key: string) => {
-      const p = rows.filter((x) => x.poisoned === '1').map((x) => Number(x[key]));
-      const c = rows.filter((x) => x.poisoned === '0').map((x) => Number(x[key]));
-      let wins = 0;
-      for (const a of p) for (const b of c) wins += a > b ? 1 : a === b ? 0.5 : 0;
-      return wins / (p.length * c.length);
-    };
     expect(last.viewAuroc!.position).toBeCloseTo(pairAuroc(scoredRows, 'position'), 12);
     expect(last.viewAuroc!.displacement).toBeCloseTo(pairAuroc(scoredRows, 'displacement'), 12);
     for (const r of filter.rounds) {
@@ -181,16 +195,7 @@ describe('backdoor filter hook', () => {
     const images = readNpyMatrix(join(out, 'readmit-epoch3-images.npy'));
     const captions = readNpyMatrix(join(out, 'readmit-epoch3-captions.npy'));
     const d = images.cols;
-    const unitDot = (x: Float32Array | Float64Array, i: number, y: Float32Array | Float64Array, j: number) => {
-      let ab = 0, aa = 0, bb = 0;
-      for (let f = 0; f < d; f++) {
-        const a = x[i * d + f], b = y[j * d + f];
-        ab += a * b;
-        aa += a * a;
-        bb += b * b;
-      }
-      return ab / Math.sqrt(aa * bb);
-    };
+    const unitDot = (x: Float32Array | Float64Array, i: number, y: Float32Array | Float64Array, j: number) => rowCosine(x, i, y, j, d);
     // what stays held: with the concept rule, the holds whose caption is within the similarity of a caption of
     // the seeds' largest caption group (recomputed from the saved seeds and caption embeddings)
     let held = probeHeld;
@@ -382,15 +387,8 @@ describe('backdoor filter hook', () => {
     const csv = readCsv(join(out, 'scores-epoch1.csv'));
     expect(csv.every((r) => Number(r.weight) === 1)).toBe(true);
     // its confident detections: robust z >= seedZ over its scores (median/MAD), kept apart from the probe's seeds
-    const scores = csv.map((r) => Number(r.score));
-    const median = (v: number[]) => {
-      const sorted = v.slice().sort((a, b) => a - b);
-      const mid = (sorted.length - 1) / 2;
-      return (sorted[Math.floor(mid)] + sorted[Math.ceil(mid)]) / 2;
-    };
-    const m = median(scores);
-    const scale = 1.4826 * median(scores.map((v) => Math.abs(v - m)));
-    const seeds = csv.filter((r) => (Number(r.score) - m) / scale >= 4).map((r) => Number(r.index));
+    const z = robustZByHand(csv.map((r) => Number(r.score)));
+    const seeds = csv.filter((_, t) => z[t] >= 4).map((r) => Number(r.index));
     expect(seeds.length).toBeGreaterThan(0);
     expect(observed.probeSeeds).toBe(seeds.length);
     const saved = (await loadCheckpoint(out)).state.hooks as Record<string, { seeds: number[]; observedSeeds: number[] }>;
@@ -434,16 +432,7 @@ describe('backdoor filter hook', () => {
     const candidates = [...new Set([...seeds, ...observedSeeds])].filter((i) => Number(weights[i].weight) === 0);
     const captions = readNpyMatrix(join(out, `readmit-epoch${filter.readmission!.epoch}-captions.npy`));
     const d = captions.cols;
-    const cos = (i: number, j: number) => {
-      let ab = 0, aa = 0, bb = 0;
-      for (let f = 0; f < d; f++) {
-        const a = captions.data[i * d + f], b = captions.data[j * d + f];
-        ab += a * b;
-        aa += a * a;
-        bb += b * b;
-      }
-      return ab / Math.sqrt(aa * bb);
-    };
+    const cos = (i: number, j: number) => rowCosine(captions.data, i, captions.data, j, d);
     const group = candidates.filter((j) => cos(concept.anchor, j) >= 0.9);
     expect(candidates.some((i) => !seeds.includes(i))).toBe(true);
     expect(candidates).toContain(concept.anchor);
