@@ -15,7 +15,8 @@ import { decideWeights } from './policy.js';
 import { displacementDetector, scoreViews } from './views.js';
 import { probeDrops } from './probe.js';
 import { rowCosines } from '../util/rows.js';
-import { decideReadmission, dominates, HELD, inConcept, NOT_HELD, quantile, sampleRows, seedConcept, VETOED, type SeedConcept } from './readmit.js';
+import { dominates, inConcept, seedConcept, type SeedConcept } from './concept.js';
+import { decideReadmission, HELD, NOT_HELD, quantile, sampleRows, VETOED } from './readmit.js';
 
 /** No agreement recorded yet (agreements are cosines, in [-1, 1]). */
 const BELIEF_NONE = -2;
@@ -40,6 +41,17 @@ export interface FilterRound {
   probeSeeds: number;
   /** Samples the trigger probe set to weight 0 this round (`filter.probe`; 0 when off or short of seeds). */
   probeDropped: number;
+  /**
+   * The confident detections the probe fitted on: the seeds, or, when one caption group dominates the seeds
+   * and the observations' detections (`filter.probe.concept`), that group's. 0 when the probe did not run.
+   */
+  probePositives: number;
+  /**
+   * The caption group of the seeds and observations that `filter.probe.concept` tested: its size, the next
+   * group's and whether it dominated (`readmit.conceptSimilarity`, `readmit.conceptDominance`). Null when off
+   * or when the probe did not run.
+   */
+  probeConcept: ProbeConcept | null;
   /** Poisons among them (null without a poison list). */
   probeDroppedPoisons: number | null;
   /** All samples at weight 0 after the round. */
@@ -98,7 +110,7 @@ export interface ReadmissionRecord {
    * `readmit.undominatedVetoQuantile` when no caption group dominates; null when off): never re-admitted.
    */
   heldVetoed: number | null;
-  /** The seeds' `probeVetoQuantile` (or `undominatedVetoQuantile`) of the probe's highest decision value over the rounds (null when off). */
+  /** The `probeVetoQuantile` (or `undominatedVetoQuantile`) of the probe's highest decision value over the rounds, over the samples it fitted on (null when off). */
   vetoThreshold: number | null;
   /**
    * The seeds' largest caption group: its anchor sample and size, the size of the next group, and whether it
@@ -180,7 +192,25 @@ const readmitting = (cfg: FilterConfig) => cfg.readmit.enabled && cfg.mode === '
 /** The displacement view needs image embeddings only: a detector that reads captions scores pairs, not movement. */
 const displacing = (cfg: FilterConfig) => cfg.displacement.enabled && cfg.detector !== 'clipscore';
 
+export interface ProbeConcept {
+  /** The caption of the group's anchor. */
+  caption: string;
+  seeds: number;
+  runnerUp: number;
+  dominant: boolean;
+}
+
 const fmt = (v: number | null, digits = 4) => (v === null ? 'n/a' : v.toFixed(digits));
+
+/** What the round's probe fitted on, for its log line (nothing when `probe.concept` is off or the probe did not run). */
+function probeFitText(round: FilterRound): string {
+  const concept = round.probeConcept;
+  if (!concept) return '';
+  const groups = `${concept.seeds} against ${concept.runnerUp}`;
+  return concept.dominant
+    ? `; fitted on the ${round.probePositives} detections captioned like "${concept.caption}", ${groups} in the next group`
+    : `; no caption group dominates (${groups}): fitted on them all`;
+}
 
 /**
  * The backdoor filter: on its schedule, embed the training set with the
@@ -207,6 +237,11 @@ export class BackdoorFilter implements TrainHook {
    * seeds (decision value > 0) in any round.
    */
   private probeHeld = new Set<number>();
+  /**
+   * Every sample some round's probe fitted on as a confident detection: what the re-admission's veto
+   * compares the holds with ("ranked like what it learned from").
+   */
+  private probeFitted = new Set<number>();
   /**
    * Per sample, the highest agreement cos(image, own caption) under the
    * filtering rounds' models (`readmit.beliefQuantile`; BELIEF_NONE before a
@@ -235,6 +270,7 @@ export class BackdoorFilter implements TrainHook {
       seeds: [...this.seeds],
       ...(this.observedSeeds.size ? { observedSeeds: [...this.observedSeeds] } : {}),
       probeHeld: [...this.probeHeld],
+      ...(this.probeFitted.size ? { probeFitted: [...this.probeFitted] } : {}),
       readmission: this.readmission,
       // one float32 per training sample: little-endian bytes in base64, a quarter of the size as JSON numbers (and -Infinity survives)
       ...(this.belief ? { beliefFloat32: base64FromFloat32(this.belief) } : {}),
@@ -250,6 +286,8 @@ export class BackdoorFilter implements TrainHook {
       seeds?: number[];
       observedSeeds?: number[];
       probeHeld?: number[];
+      /** Missing in checkpoints from before `probe.concept`, whose probes fitted on their seeds. */
+      probeFitted?: number[];
       readmission?: ReadmissionRecord | null;
       beliefFloat32?: string;
       /** As JSON numbers, in checkpoints written before `beliefFloat32`. */
@@ -261,6 +299,7 @@ export class BackdoorFilter implements TrainHook {
     this.seeds = new Set(saved.seeds ?? []);
     this.observedSeeds = new Set(saved.observedSeeds ?? []);
     this.probeHeld = new Set(saved.probeHeld ?? []);
+    this.probeFitted = new Set(saved.probeFitted ?? saved.seeds ?? []);
     this.readmission = saved.readmission ?? null;
     this.belief = saved.beliefFloat32 ? float32FromBase64(saved.beliefFloat32) : saved.belief ? Float32Array.from(saved.belief) : null;
     this.probeMax = saved.probeMaxFloat32 ? float32FromBase64(saved.probeMaxFloat32) : null;
@@ -438,21 +477,54 @@ export class BackdoorFilter implements TrainHook {
    * picks. Returns the dropped rows and the decision value of every sample
    * (null when short of seeds).
    */
-  private probe(ctx: HookContext, cfg: FilterConfig, epoch: number, allEmbeddings: Float32Array, scored: Int32Array, z: Float64Array): { rows: Int32Array; scores: Float64Array | null } {
+  private async probe(
+    ctx: HookContext,
+    cfg: FilterConfig,
+    epoch: number,
+    allEmbeddings: Float32Array,
+    scored: Int32Array,
+    z: Float64Array,
+  ): Promise<{ rows: Int32Array; scores: Float64Array | null; positives: number; concept: ProbeConcept | null }> {
     for (let r = 0; r < scored.length; r++) if (z[r] >= cfg.probe.seedZ) this.seeds.add(scored[r]);
-    if (this.seeds.size < cfg.probe.minSeeds) return { rows: new Int32Array(0), scores: null };
+    if (this.seeds.size < cfg.probe.minSeeds) return { rows: new Int32Array(0), scores: null, positives: 0, concept: null };
     const weights = ctx.weights;
     const current = Float32Array.from({ length: weights.size }, (_, i) => weights.get(i));
     const seeds = Int32Array.from(this.seeds).sort();
+    const { positives, concept } = await this.probePositives(ctx, cfg, seeds);
+    for (const i of positives) this.probeFitted.add(i);
     const { negatives, l2, budget } = cfg.probe;
-    const result = probeDrops(allEmbeddings, weights.size, ctx.model.embedDim, current, seeds, Math.round(budget * seeds.length), { negatives, l2, seed: ctx.config.seed + epoch });
+    // the budget stays tied to all the seeds: the concept narrows what the probe learns, not how much it may drop
+    const result = probeDrops(allEmbeddings, weights.size, ctx.model.embedDim, current, positives, Math.round(budget * seeds.length), { negatives, l2, seed: ctx.config.seed + epoch });
     for (const i of result.rows) weights.set(i, 0);
     for (let i = 0; i < weights.size; i++) if (weights.get(i) === 0 && result.scores[i] > 0) this.probeHeld.add(i);
     if (readmitting(cfg) && (cfg.readmit.probeVetoQuantile >= 0 || cfg.readmit.undominatedVetoQuantile >= 0)) {
       this.probeMax ??= new Float32Array(weights.size).fill(-Infinity);
       for (let i = 0; i < weights.size; i++) if (result.scores[i] > this.probeMax[i]) this.probeMax[i] = result.scores[i];
     }
-    return result;
+    return { rows: result.rows, scores: result.scores, positives: positives.length, concept };
+  }
+
+  /**
+   * What the probe fits on (`filter.probe.concept`): the seeds, unless one caption group dominates the
+   * seeds and the observation rounds' detections together (captions under this round's model) — then that
+   * group alone, observations included. The seeds mix the found poisons with the clean outliers any density
+   * ratio flags; the poisons share the trigger, the outliers nothing, so a fit on both learns a diluted
+   * direction. Once the 1% poisons have drawn together (the round after epoch 5) the seeds alone do not
+   * dominate (90 against 56 on BadNets seed 2), with the observation's detections they do (339 against 78,
+   * 322 of them poisons), and the probe's ranking rises from 0.989 to 1.000 (README, "Concept-fitted
+   * probe"). At 0.1% and without poison no group dominates: the fit is the seeds', as before.
+   */
+  private async probePositives(ctx: HookContext, cfg: FilterConfig, seeds: Int32Array): Promise<{ positives: Int32Array; concept: ProbeConcept | null }> {
+    if (!cfg.probe.concept) return { positives: seeds, concept: null };
+    const detections = Int32Array.from(new Set([...seeds, ...this.observedSeeds])).sort();
+    const captionOf = (i: number) => ctx.trainSet.caption(i);
+    const captions = await ctx.model.embedTexts(Array.from(detections, captionOf));
+    const { conceptSimilarity, conceptDominance } = cfg.readmit;
+    const group = seedConcept(captions, ctx.model.embedDim, Int32Array.from(detections.keys()), conceptSimilarity);
+    if (!group) return { positives: seeds, concept: null };
+    const dominant = dominates(group, conceptDominance);
+    const concept = { caption: captionOf(detections[group.anchor]), seeds: group.seeds.length, runnerUp: group.runnerUp, dominant };
+    return { positives: dominant ? Int32Array.from(group.seeds, (r) => detections[r]) : seeds, concept };
   }
 
   /**
@@ -621,15 +693,16 @@ export class BackdoorFilter implements TrainHook {
 
   /**
    * Mark VETOED the candidates (over `dropped`) marked HELD in `eligible` —
-   * the current holds unless told — that the probe ranked like its seeds:
-   * highest decision value over the rounds at least the seeds'
-   * `quantileOfSeeds` of the same. Returns that threshold (null when off — a
-   * negative quantile — or no probe scored).
+   * the current holds unless told — that the probe ranked like what it
+   * learned from: highest decision value over the rounds at least the
+   * `quantileOfSeeds` of the same over the samples the probes fitted on (the
+   * seeds, or their dominant caption group: `filter.probe.concept`). Returns
+   * that threshold (null when off — a negative quantile — or no probe scored).
    */
   private vetoHeld(dropped: Int32Array, held: Uint8Array, quantileOfSeeds: number, eligible: Uint8Array = held): number | null {
     const probeMax = this.probeMax;
     if (quantileOfSeeds < 0 || !probeMax) return null;
-    const threshold = quantile(Float64Array.from(this.seeds, (i) => probeMax[i]), quantileOfSeeds);
+    const threshold = quantile(Float64Array.from(this.probeFitted, (i) => probeMax[i]), quantileOfSeeds);
     if (!Number.isFinite(threshold)) return null;
     dropped.forEach((i, r) => {
       if (eligible[r] === HELD && probeMax[i] >= threshold) held[r] = VETOED;
@@ -699,7 +772,9 @@ export class BackdoorFilter implements TrainHook {
       if (next === 0 && old > 0) newlyDropped++;
       weights.set(i, next);
     }
-    const { rows: probeRows, scores: probeScores } = allEmbeddings && probing(cfg) && !observeOnly ? this.probe(ctx, cfg, epoch, allEmbeddings, scored, decision.z) : { rows: new Int32Array(0), scores: null };
+    const probed = allEmbeddings && probing(cfg) && !observeOnly ? await this.probe(ctx, cfg, epoch, allEmbeddings, scored, decision.z) : null;
+    const probeRows = probed?.rows ?? new Int32Array(0);
+    const probeScores = probed?.scores ?? null;
     const truth = ctx.poison;
     let metrics = { auroc: null as number | null, auprc: null as number | null, fprAt95Tpr: null as number | null };
     let viewAuroc: FilterRound['viewAuroc'] = null;
@@ -745,6 +820,8 @@ export class BackdoorFilter implements TrainHook {
       dropped: newlyDropped,
       probeSeeds: observeOnly ? this.observedSeeds.size : this.seeds.size,
       probeDropped: probeRows.length,
+      probePositives: probed?.positives ?? 0,
+      probeConcept: probed?.concept ?? null,
       probeDroppedPoisons,
       droppedTotal: weights.size - weights.activeCount(),
       meanWeight: weights.mean(),
@@ -772,6 +849,7 @@ export class BackdoorFilter implements TrainHook {
         'filter/fpr_at_95_tpr': round.fprAt95Tpr,
         'filter/dropped': round.dropped,
         'filter/probe_dropped': round.probeDropped,
+        'filter/probe_positives': round.probePositives,
         'filter/dropped_total': round.droppedTotal,
         'filter/mean_weight': round.meanWeight,
         'filter/poison_recall': round.poisonRecall,
@@ -787,7 +865,7 @@ export class BackdoorFilter implements TrainHook {
         `${displacementScores ? ` and on their displacement since epoch ${this.anchor?.epoch}` : ''}; ` +
         (observeOnly
           ? `observation only: nothing dropped, ${round.probeSeeds} confident detections for the re-admission's concept`
-          : `${cfg.action === 'drop' ? `dropped ${round.dropped} (${round.rule})${probing(cfg) ? ` + ${round.probeDropped} by the trigger probe (${round.probeSeeds} seeds)` : ''}, ${round.droppedTotal} in total` : `mean weight ${round.meanWeight.toFixed(4)}`}`) +
+          : `${cfg.action === 'drop' ? `dropped ${round.dropped} (${round.rule})${probing(cfg) ? ` + ${round.probeDropped} by the trigger probe (${round.probeSeeds} seeds${probeFitText(round)})` : ''}, ${round.droppedTotal} in total` : `mean weight ${round.meanWeight.toFixed(4)}`}`) +
         (truth ? `; AUROC ${fmt(round.auroc)}${viewAuroc ? ` (embeddings ${fmt(viewAuroc.position)}, displacement ${fmt(viewAuroc.displacement)})` : ''}${round.probeAuroc !== null ? ` (the probe's ranking of every sample: ${fmt(round.probeAuroc)})` : ''}, poison recall ${fmt(round.poisonRecall, 3)}, ${round.poisonsRemaining} poisons left, ${round.cleanDropped} clean dropped` : ''),
     );
     return round;

@@ -283,8 +283,11 @@ describe('backdoor filter hook', () => {
   it('carries its rounds and the trigger probe\'s seeds through a checkpoint (resume)', () => {
     const filter = backdoorFilter();
     const readmission = { epoch: 6, seconds: 1, candidates: 10, heldByProbe: 2, readmitted: 4, readmittedHeld: 1, readmittedPoisons: 0, threshold: 0.5, heldThreshold: 0.8, poisonsRemaining: 0, cleanDropped: 6 };
+    filter.restoreState({ rounds: [], seeds: [5, 1, 9], probeHeld: [7, 3], probeFitted: [1, 12], readmission });
+    expect(filter.saveState()).toEqual({ rounds: [], seeds: [5, 1, 9], probeHeld: [7, 3], probeFitted: [1, 12], readmission });
+    // before probe.concept, the probes fitted on their seeds: what the veto compares with
     filter.restoreState({ rounds: [], seeds: [5, 1, 9], probeHeld: [7, 3], readmission });
-    expect(filter.saveState()).toEqual({ rounds: [], seeds: [5, 1, 9], probeHeld: [7, 3], readmission });
+    expect(filter.saveState()).toEqual({ rounds: [], seeds: [5, 1, 9], probeHeld: [7, 3], probeFitted: [5, 1, 9], readmission });
     // the rounds' beliefs (readmit.beliefQuantile), float32 per sample, -2 for none yet: base64 like the probe's maxima;
     // a checkpoint from before that wrote JSON numbers, and restores to the same state
     const beliefFloat32 = Buffer.from(Float32Array.from([0.5, -2, 0.25]).buffer).toString('base64');
@@ -438,6 +441,48 @@ describe('backdoor filter hook', () => {
     expect(candidates).toContain(concept.anchor);
     expect(concept.seeds).toBe(group.length);
     expect(Math.max(...candidates.map((a) => candidates.filter((b) => cos(a, b) >= 0.9).length))).toBe(group.length);
+  });
+
+  it.each([
+    ['dominates', 0],
+    ['does not dominate', 1e9],
+  ])('the trigger probe fits on the caption group of the seeds and observations when it %s (probe.concept)', async (_, conceptDominance) => {
+    const out = tempDir();
+    const config = tinyConfig({
+      out,
+      data: { size: 320 },
+      train: { epochs: 3 },
+      poison: { attack: 'badnets', position: 'fixed', count: 8, target: 'red circle' },
+      filter: {
+        enabled: true,
+        warmupEpochs: 2,
+        observeEpochs: 1,
+        rewindAfter: 2,
+        referenceSize: 128,
+        referenceRepeats: 1,
+        k: 8,
+        probe: { seedZ: 4, minSeeds: 2 },
+        readmit: { after: 1, conceptSimilarity: 0.9, conceptDominance },
+        displacement: { enabled: false },
+        saveEmbeddings: true,
+      },
+    });
+    const filter = (await runPipeline(config)).summary.filter as FilterSummary;
+    const round = filter.rounds.find((r) => !r.observeOnly)!;
+    const state = (await loadCheckpoint(out)).state.hooks as Record<string, { seeds: number[]; observedSeeds: number[]; probeFitted: number[] }>;
+    const { seeds, observedSeeds, probeFitted } = state['backdoor-filter'];
+    // the group by hand, from the round's caption embeddings: the detection with the most detections captioned within 0.9
+    const detections = [...new Set([...seeds, ...observedSeeds])].sort((a, b) => a - b);
+    const captions = readNpyMatrix(join(out, `caption-embeddings-epoch${round.epoch}.npy`));
+    const cos = (i: number, j: number) => rowCosine(captions.data, i, captions.data, j, captions.cols);
+    const sizes = detections.map((a) => detections.filter((b) => cos(a, b) >= 0.9).length);
+    const anchor = detections[sizes.indexOf(Math.max(...sizes))];
+    const group = detections.filter((j) => cos(anchor, j) >= 0.9);
+    expect(group.length).toBeLessThan(detections.length); // the group leaves detections out: the two fits differ
+    expect(round.probeConcept).toMatchObject({ seeds: group.length, dominant: conceptDominance === 0 });
+    const fitted = conceptDominance === 0 ? group : [...seeds].sort((a, b) => a - b);
+    expect(round.probePositives).toBe(fitted.length);
+    expect(probeFitted.slice().sort((a, b) => a - b)).toEqual(fitted);
   });
 
   it('retrain mode trains, scores once with the final model, and retrains from scratch on the kept set', async () => {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { decideReadmission, dominates, inConcept, quantile, sampleRows, seedConcept } from '../../src/filter/readmit.js';
+import { dominates, inConcept, seedConcept } from '../../src/filter/concept.js';
+import { decideReadmission, quantile, sampleRows } from '../../src/filter/readmit.js';
 import { rowCosines } from '../../src/util/rows.js';
 import { Rng } from '../../src/util/rng.js';
 
