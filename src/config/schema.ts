@@ -314,11 +314,11 @@ export const filterSchema = z
      * ranked like its seeds). The rewound model has not learned the trigger, so it agrees with a
      * clean sample's caption and not with a poison's, except for poisons that already look like the
      * target: those are what the probe holds, at least those captioned like the target (`conceptSimilarity`) and not ranked by the
-     * probe like its seeds (`probeVetoQuantile`). With these defaults, on Fashion-MNIST (blended 1% /
+     * probe like what it fitted on (`probeVetoQuantile`). With these defaults, on Fashion-MNIST (blended 1% /
      * 0.1% and BadNets 1%, three seeds each) all 9 runs end within 1 point of the clean run's accuracy
-     * (0.16-0.90 points below, against 1.1-2.1 without the re-admission) at ASR <= 0.013, with 0-3
-     * poisons back per run; Nashville, SIG, WaNet <= 0.010; the quickstart (rounds after epochs 2-4) 0-1
-     * of 40 back, ASR <= 0.023 on three seeds (README, filter results). Without a round that ran the probe
+     * (0.18-0.82 points below, against 1.1-2.1 without the re-admission) at ASR <= 0.007, with 0-3
+     * poisons back per run; Nashville, SIG, WaNet <= 0.008; the quickstart (rounds after epochs 2-4) 0-2
+     * of 40 back, ASR <= 0.017 on three seeds (README, filter results). Without a round that ran the probe
      * nothing is judged. `after` 3, not 1: one epoch in, the quickstart's judge (zero-shot accuracy 0.37)
      * took back 4 of 40 poisons (ASR 0.13).
      */
@@ -358,13 +358,16 @@ export const filterSchema = z
          */
         beliefQuantile: fraction.optional(),
         /**
-         * What the probe holds never comes back when the probe ranked it at least like this quantile of its
-         * seeds (its highest decision value over the rounds against the seeds'): a judge that never learned
+         * What the probe holds never comes back when the probe ranked it at least like this quantile of what
+         * it fitted on (its highest decision value over the rounds against theirs): a judge that never learned
          * the trigger takes poisons that look like the target for the target (Nashville: 9 sneakers back at
-         * the median bar); the probe, which learned the trigger in the rounds' models, ranks them among its
-         * seeds. Negative: off.
+         * the median bar); the probe, which learned the trigger in the rounds' models, ranks them like its
+         * positives. 0.05, not 0.25 (the value when the probe fitted on every seed, clean outliers included):
+         * fitted on the dominant caption group (`probe.concept`), nearly all poisons, the probe ranks the
+         * poisons higher, and at 0.25 16 poisons came back over the six 1% runs and Nashville (ASR <= 0.015),
+         * at 0.05 5 (ASR <= 0.008), at the same accuracy (README, "Concept-fitted probe"). Negative: off.
          */
-        probeVetoQuantile: z.number().min(-1).max(1).default(0.25),
+        probeVetoQuantile: z.number().min(-1).max(1).default(0.05),
         /**
          * When no caption group dominates the seeds (`conceptDominance`), nothing is held, but the probe's
          * holds it ranked at least like this quantile of its seeds still never come back: a probe that

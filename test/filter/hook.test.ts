@@ -144,6 +144,7 @@ describe('backdoor filter hook', () => {
     ['nothing, the group not dominating, and never what the probe ranks most like its seeds,', 0.9, 1000, undefined, 0.25, 0.5],
     ['what the probe holds that the rounds\' models believed more than the judge', -1, 0, 0.5, undefined, -1],
     ['everything the probe holds, never what it ranks like its seeds,', -1, 0, undefined, 0.5, -1],
+    ['what the probe holds captioned like the group it fitted on, never what it ranks like that group,', 0.9, 0, undefined, 0.25, -1],
   ])('re-admits, after the rewind, the dropped samples whose captions the rewound model agrees with; %s at a higher bar', async (_what, conceptSimilarity, conceptDominance, beliefQuantile, probeVetoQuantile, undominatedVetoQuantile) => {
     const out = tempDir();
     const config = tinyConfig({
@@ -236,15 +237,18 @@ describe('backdoor filter hook', () => {
       expect(held.size).toBeLessThan(probeHeld.size);
       expect(held.size).toBeGreaterThan(0);
     } else expect(readmission.heldBelieved).toBeNull();
-    // veto: the holds whose highest probe decision value over the rounds (the scores files) reaches the seeds' quantile of
-    // it; without a dominant group, every probe hold at the undominated quantile (and the held bar applies to none)
+    // veto: the holds whose highest probe decision value over the rounds (the scores files) reaches the quantile of it
+    // over what the probes fitted on (the seeds, or their dominant caption group: probe.concept); without a dominant
+    // group, every probe hold at the undominated quantile (and the held bar applies to none)
     let vetoed = new Set<number>();
     const vetoQuantile = undominated ? undominatedVetoQuantile : (probeVetoQuantile ?? -1);
     const vetoable = undominated ? probeHeld : held;
     if (vetoQuantile >= 0) {
       const probeMax = (i: number) => Math.fround(Math.max(...rounds.map(({ csv }) => (csv[i].probe === '' ? -Infinity : Number(csv[i].probe))))); // stored as float32
-      const seeds = (ckpt.state.hooks as Record<string, { seeds: number[] }>)['backdoor-filter'].seeds;
-      const threshold = quantile(Float64Array.from(seeds, probeMax), vetoQuantile);
+      const { seeds, probeFitted } = (ckpt.state.hooks as Record<string, { seeds: number[]; probeFitted: number[] }>)['backdoor-filter'];
+      // with a dominant group the probes fitted on it, not on every seed
+      if (!undominated && conceptSimilarity > -1) expect(probeFitted.length).toBeLessThan(seeds.length);
+      const threshold = quantile(Float64Array.from(probeFitted, probeMax), vetoQuantile);
       expect(readmission.vetoThreshold).toBeCloseTo(threshold, 5);
       vetoed = new Set([...vetoable].filter((i) => probeMax(i) >= threshold));
       expect(readmission.heldVetoed).toBe(vetoed.size);
