@@ -51,6 +51,7 @@ import { countDuplicateGroups, createDetector, detectorOptionsFromConfig } from 
 import { ParallelEmbedder } from '../src/embed/parallel.js';
 import { DEFAULT_Z_THRESHOLD, rankDescending, robustZ } from '../src/filter/policy.js';
 import { probeDrops } from '../src/filter/probe.js';
+import { seedConcept } from '../src/filter/concept.js';
 import { displacementRows, largerRobustZ } from '../src/filter/views.js';
 import { ClipModel } from '../src/model/clip.js';
 import { closeKnnPool, defaultThreads } from '../src/neighbors/parallel/pool.js';
@@ -195,7 +196,13 @@ async function main(): Promise<void> {
     const { weights, seeds } = probeInputs(scoresThreads, cfg.probe.seedZ);
     t = performance.now();
     probeDrops(embThreads, n, model.embedDim, weights, seeds, seeds.length, { negatives: cfg.probe.negatives, l2: cfg.probe.l2, seed: r });
-    const probeSeconds = (performance.now() - t) / 1000;
+    const probeFitSeconds = (performance.now() - t) / 1000;
+    // probe.concept (default): the seeds' captions under the model and their caption groups, before the fit
+    t = performance.now();
+    const seedCaptions = await model.embedTexts(Array.from(seeds, (i) => train.caption(i)));
+    seedConcept(seedCaptions, model.embedDim, Int32Array.from(seeds.keys()), cfg.readmit.conceptSimilarity);
+    const conceptSeconds = (performance.now() - t) / 1000;
+    const probeSeconds = probeFitSeconds + conceptSeconds;
     const cpuPass = process.cpuUsage(cpu0);
     t = performance.now();
     const moved = displacementRows(embThreads, anchor, all, model.embedDim);
@@ -233,6 +240,8 @@ async function main(): Promise<void> {
       score_main_seconds: scoreMain,
       duplicates_seconds: duplicates,
       probe_seconds: probeSeconds,
+      probe_concept_seconds: conceptSeconds,
+      probe_seeds: seeds.length,
       displacement_seconds: displacementSeconds,
       pass_threads_seconds: passParallel,
       pass_displacement_seconds: passDisplacement,
@@ -269,7 +278,8 @@ async function main(): Promise<void> {
       `  embed, tfjs (model)           ${spread(col('embed_tfjs_main_seconds'))} s   (ClipModel.embedImages)`,
       `  neighbours+scores, ${THREADS} threads ${spread(col('score_threads_seconds'))} s   (Detector.scoreAsync)`,
       `  neighbours+scores, 1 thread   ${spread(col('score_main_seconds'))} s   (Detector.score)`,
-      `  trigger probe, 1 thread       ${spread(col('probe_seconds'))} s   (fit on ${cfg.probe.negatives} negatives, score every image)`,
+      `  trigger probe, 1 thread       ${spread(col('probe_seconds'))} s   (fit on ${cfg.probe.negatives} negatives, score every image; with its caption concept:)`,
+      `    of which caption concept    ${spread(col('probe_concept_seconds'))} s   (${Math.min(...col('probe_seeds'))}-${Math.max(...col('probe_seeds'))} seeds' captions embedded and grouped)`,
       `  pass, ${THREADS} threads             ${spread(col('pass_threads_seconds'))} s  = ${spread(col('share_threads').map((v) => 100 * v))} % of an epoch (target <= 25 %)`,
       `  displacement view, ${THREADS} threads ${spread(col('displacement_seconds'))} s   (movement since the anchor, neighbours + scores, the larger z)`,
       `  pass + displacement view      ${spread(col('pass_displacement_seconds'))} s  = ${spread(col('share_displacement').map((v) => 100 * v))} % of an epoch (the default round)`,

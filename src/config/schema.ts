@@ -182,8 +182,9 @@ export const filterSchema = z
     /**
      * Observation rounds before the first: after each of the `observeEpochs` epochs before
      * `warmupEpochs`, score every sample and record its confident detections (robust z >= `probe.seedZ`)
-     * for the re-admission's concept test, which reads them with the probe's seeds; nothing is dropped
-     * and the probe does not fit on them. A later first round sees a rare trigger better, but a common
+     * for the caption concept tests (the re-admission's, and the probe's with `probe.concept`), which read
+     * them with the probe's seeds; nothing is dropped, and the probe fits only on those of them in a
+     * dominant caption group. A later first round sees a rare trigger better, but a common
      * one's poisons have drawn together by then and fewer reach the seeds, and the concept test then
      * misses the target: blended 1% with rounds after epochs 5-7 gave 40 poisons back (ASR 0.094) with
      * the seeds' target group at 1.77 times the next, and 0 (3.2 times) with the observation after

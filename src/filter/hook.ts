@@ -227,8 +227,9 @@ export class BackdoorFilter implements TrainHook {
   /** The trigger probe's seeds: samples whose robust z reached `probe.seedZ` in some round (kept across rounds: later rounds no longer score them). */
   private seeds = new Set<number>();
   /**
-   * Confident detections of the observation rounds (`filter.observeEpochs`): the re-admission's concept
-   * reads them with the seeds; the probe does not fit on them (its budget is twice its seeds).
+   * Confident detections of the observation rounds (`filter.observeEpochs`): the caption concept reads them
+   * with the seeds (the probe's, `filter.probe.concept`, and the re-admission's); the probe fits on those of
+   * them in a dominant group, never on the rest, and its budget stays twice the seeds.
    */
   private observedSeeds = new Set<number>();
   /**
@@ -511,7 +512,7 @@ export class BackdoorFilter implements TrainHook {
    * ratio flags; the poisons share the trigger, the outliers nothing, so a fit on both learns a diluted
    * direction. Once the 1% poisons have drawn together (the round after epoch 5) the seeds alone do not
    * dominate (90 against 56 on BadNets seed 2), with the observation's detections they do (339 against 78,
-   * 322 of them poisons), and the probe's ranking rises from 0.989 to 1.000 (README, "Concept-fitted
+   * 322 of them poisons), and the probe's ranking rises from 0.989 to 0.9999 (README, "Concept-fitted
    * probe"). At 0.1% and without poison no group dominates: the fit is the seeds', as before.
    */
   private async probePositives(ctx: HookContext, cfg: FilterConfig, seeds: Int32Array): Promise<{ positives: Int32Array; concept: ProbeConcept | null }> {

@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import { dominates, inConcept, seedConcept } from '../../src/filter/concept.js';
 import { decideReadmission, quantile, sampleRows } from '../../src/filter/readmit.js';
 import { rowCosines } from '../../src/util/rows.js';
 import { Rng } from '../../src/util/rng.js';
@@ -64,39 +63,5 @@ describe('re-admission', () => {
     for (let i = 1; i < a.length; i++) expect(a[i]).toBeGreaterThan(a[i - 1]);
     for (const v of a) expect(v % 3).toBe(0);
     expect(Array.from(sampleRows(pool.subarray(0, 5), 100, Rng.derive(7, 'x')))).toEqual([0, 3, 6, 9, 12]);
-  });
-
-  it('seedConcept: the seed whose caption has the most seed captions within the similarity, and that group', () => {
-    // 2-d captions by angle: three seeds near 0 degrees (the target's captions), two near 90, one at 45
-    const deg = (a: number) => [Math.cos((a * Math.PI) / 180), Math.sin((a * Math.PI) / 180)];
-    const angles = [0, 5, 90, -5, 85, 45, 10];
-    const captions = Float32Array.from(angles.flatMap((a, i) => deg(a).map((v) => v * (i + 1)))); // lengths do not matter
-    const seeds = Int32Array.of(0, 1, 2, 3, 4, 5);
-    const concept = seedConcept(captions, 2, seeds, Math.cos((12 * Math.PI) / 180))!;
-    // 0 degrees has 0, 5, -5 within 12 degrees (3 with itself); 5 has 0, 5, -5 (10 apart): a tie, the first wins
-    expect(concept.anchor).toBe(0);
-    expect(Array.from(concept.seeds)).toEqual([0, 1, 3]);
-    // the next group from the seeds left (90, 85, 45): 90 and 85 are 5 degrees apart
-    expect(concept.runnerUp).toBe(2);
-    expect(dominates(concept, 1.5)).toBe(true);
-    expect(dominates(concept, 1.6)).toBe(false);
-    expect(dominates(concept, 0)).toBe(true);
-    // one concept split by the similarity: 25 and 30 are outside the anchor's (10) reach but within 12 degrees
-    // of the group's 20, so they are the concept's, not a runner-up; the runner-up is 90 alone
-    const split = [0, 5, 10, 20, 25, 30, 90];
-    const splitCaptions = Float32Array.from(split.flatMap(deg));
-    const splitConcept = seedConcept(splitCaptions, 2, Int32Array.from(split, (_, i) => i), Math.cos((12 * Math.PI) / 180))!;
-    expect(splitConcept.anchor).toBe(2);
-    expect(Array.from(splitConcept.seeds)).toEqual([0, 1, 2, 3]);
-    expect(splitConcept.runnerUp).toBe(1);
-    // every seed in one group: no runner-up, dominant at any dominance
-    const all = seedConcept(captions, 2, seeds, -1)!;
-    expect(all.runnerUp).toBe(0);
-    expect(dominates(all, 1e9)).toBe(true);
-    expect(seedConcept(captions, 2, new Int32Array(0), 0.5)).toBeNull();
-    // members: within 12 degrees of some caption of the group — 10 (5 from seed 1), not 45 or 85
-    expect(Array.from(inConcept(captions, 2, Int32Array.of(6, 5, 4, 2), concept, Math.cos((12 * Math.PI) / 180)))).toEqual([1, 0, 0, 0]);
-    // a similarity of -1 takes everything in
-    expect(Array.from(inConcept(captions, 2, Int32Array.of(2, 4), seedConcept(captions, 2, seeds, -1)!, -1))).toEqual([1, 1]);
   });
 });
