@@ -27,3 +27,13 @@ export { evaluateZeroShot, classEmbeddings, zeroShotPredict } from './eval/zeroS
 export { UserError, HookError } from './util/errors.js';
 export { Rng } from './util/rng.js';
 export { createReporter, silentReporter, type Reporter } from './util/progress.js';
+export { runPipeline, standardHookFactories, type PipelineOptions, type HookFactory } from './pipeline.js';
+export { backdoorFilter, BackdoorFilter, isRoundEpoch, type FilterSummary, type FilterRound, type FilterOptions, type ReadmissionRecord, type ProbeConcept } from './filter/hook.js';
+export { decideWeights, robustZ, robustStats } from './filter/policy.js';
+export { scoreEmbeddings, scoreCheckpoint, writeScoreCsv, type ScoreInput, type ScoreReport } from './filter/offline.js';
+export { createDetector, detectorOptionsFromConfig, DETECTOR_NAMES, type Detector, type DetectorInput, type DetectorName, type DetectorOptions } from './detectors/index.js';
+export { buildGraph, buildGraphAsync, exactNeighbors, hnswNeighbors, closeKnnPool, type NeighborGraph, type Distance } from './neighbors/index.js';
+export { auroc, auprc, fprAtTpr, detectionReport, type DetectionReport } from './metrics/detection.js';
+export { poisonDataset, createTrigger, triggerTestSet, attackSuccessRate, ATTACKS, type AttackName, type PoisonResult } from './attacks/index.js';
+export { mlflowTracking, type MlflowTrackingOptions } from './tracking/index.js';
+export { compareRun, readSummary, formatComparisonTable, type RunComparison } from './eval/compare.js';
