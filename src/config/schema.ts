@@ -300,7 +300,9 @@ export const filterSchema = z
          * poisons all caption its target. Without a dominant group, the fit is on all the seeds.
          * Fashion-MNIST, round after epoch 5: BadNets 1% seed 2's probe ranks every sample at 0.9999
          * instead of 0.989, blended 1% seed 0's at 1.000 instead of 0.997 (README, "Concept-fitted
-         * probe"); at 0.1% no group dominates.
+         * probe"); at 0.1% no group dominates. Its drops include clean samples of the target class that sit
+         * where the poisons went, and they grow with the dropping rounds: with rounds after every epoch from 2 to
+         * 7, blended 1% lost most of its clean ankle boots to them (7.39 points; README, "Other targets").
          */
         concept: z.boolean().default(true),
       })
