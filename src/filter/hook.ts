@@ -505,6 +505,11 @@ export class BackdoorFilter implements TrainHook {
     return { rows: result.rows, scores: result.scores, positives: positives.length, concept };
   }
 
+  /** The seeds and the observation rounds' confident detections, each once, ascending: what the caption concept groups. */
+  private confidentDetections(): Int32Array {
+    return Int32Array.from(new Set([...this.seeds, ...this.observedSeeds])).sort();
+  }
+
   /**
    * What the probe fits on (`filter.probe.concept`): the seeds, unless one caption group dominates the
    * seeds and the observation rounds' detections together (captions under this round's model) — then that
@@ -517,7 +522,7 @@ export class BackdoorFilter implements TrainHook {
    */
   private async probePositives(ctx: HookContext, cfg: FilterConfig, seeds: Int32Array): Promise<{ positives: Int32Array; concept: ProbeConcept | null }> {
     if (!cfg.probe.concept) return { positives: seeds, concept: null };
-    const detections = Int32Array.from(new Set([...seeds, ...this.observedSeeds])).sort();
+    const detections = this.confidentDetections();
     const captionOf = (i: number) => ctx.trainSet.caption(i);
     const captions = await ctx.model.embedTexts(Array.from(detections, captionOf));
     const { conceptSimilarity, conceptDominance } = cfg.readmit;
@@ -662,7 +667,7 @@ export class BackdoorFilter implements TrainHook {
     if (similarity <= -1) return null;
     const position = new Map<number, number>();
     dropped.forEach((i, r) => position.set(i, r));
-    const seedRows = Int32Array.from([...new Set([...this.seeds, ...this.observedSeeds])].map((i) => position.get(i)).filter((r): r is number => r !== undefined)).sort();
+    const seedRows = Int32Array.from(Array.from(this.confidentDetections(), (i) => position.get(i)).filter((r): r is number => r !== undefined)).sort();
     const concept = seedConcept(captions, d, seedRows, similarity);
     if (!concept) return null;
     const heldRows = Int32Array.from({ length: held.length }, (_, r) => r).filter((r) => held[r] === HELD);

@@ -51,6 +51,32 @@ function rowCosine(x: ArrayLike<number>, i: number, y: ArrayLike<number>, j: num
   return ab / Math.sqrt(aa * bb);
 }
 
+/**
+ * An observation round after epoch 1, a dropping round after epoch 2, the rewind after it and the re-admission
+ * one epoch later, caption groups at cosine 0.9, every embedding saved: for the caption-concept tests.
+ */
+function observedConceptConfig(out: string, conceptDominance: number) {
+  return tinyConfig({
+    out,
+    data: { size: 320 },
+    train: { epochs: 3 },
+    poison: { attack: 'badnets', position: 'fixed', count: 8, target: 'red circle' },
+    filter: {
+      enabled: true,
+      warmupEpochs: 2,
+      observeEpochs: 1,
+      rewindAfter: 2,
+      referenceSize: 128,
+      referenceRepeats: 1,
+      k: 8,
+      probe: { seedZ: 4, minSeeds: 2 },
+      readmit: { after: 1, conceptSimilarity: 0.9, conceptDominance },
+      displacement: { enabled: false },
+      saveEmbeddings: true,
+    },
+  });
+}
+
 describe('backdoor filter hook', () => {
   it('scores during the probe epochs, drops, rewinds, and reports consistent figures', async () => {
     const out = tempDir();
@@ -410,25 +436,7 @@ describe('backdoor filter hook', () => {
 
   it('the re-admission\'s concept reads the observation rounds\' confident detections with the probe\'s seeds', async () => {
     const out = tempDir();
-    const config = tinyConfig({
-      out,
-      data: { size: 320 },
-      train: { epochs: 3 },
-      poison: { attack: 'badnets', position: 'fixed', count: 8, target: 'red circle' },
-      filter: {
-        enabled: true,
-        warmupEpochs: 2,
-        observeEpochs: 1,
-        rewindAfter: 2,
-        referenceSize: 128,
-        referenceRepeats: 1,
-        k: 8,
-        probe: { seedZ: 4, minSeeds: 2 },
-        readmit: { after: 1, conceptSimilarity: 0.9, conceptDominance: 0 },
-        displacement: { enabled: false },
-        saveEmbeddings: true,
-      },
-    });
+    const config = observedConceptConfig(out, 0);
     const filter = (await runPipeline(config)).summary.filter as FilterSummary;
     const concept = filter.readmission!.concept!;
     const state = (await loadCheckpoint(out)).state.hooks as Record<string, { seeds: number[]; observedSeeds: number[] }>;
@@ -452,25 +460,7 @@ describe('backdoor filter hook', () => {
     ['does not dominate', 1e9],
   ])('the trigger probe fits on the caption group of the seeds and observations when it %s (probe.concept)', async (_, conceptDominance) => {
     const out = tempDir();
-    const config = tinyConfig({
-      out,
-      data: { size: 320 },
-      train: { epochs: 3 },
-      poison: { attack: 'badnets', position: 'fixed', count: 8, target: 'red circle' },
-      filter: {
-        enabled: true,
-        warmupEpochs: 2,
-        observeEpochs: 1,
-        rewindAfter: 2,
-        referenceSize: 128,
-        referenceRepeats: 1,
-        k: 8,
-        probe: { seedZ: 4, minSeeds: 2 },
-        readmit: { after: 1, conceptSimilarity: 0.9, conceptDominance },
-        displacement: { enabled: false },
-        saveEmbeddings: true,
-      },
-    });
+    const config = observedConceptConfig(out, conceptDominance);
     const filter = (await runPipeline(config)).summary.filter as FilterSummary;
     const round = filter.rounds.find((r) => !r.observeOnly)!;
     const state = (await loadCheckpoint(out)).state.hooks as Record<string, { seeds: number[]; observedSeeds: number[]; probeFitted: number[] }>;
